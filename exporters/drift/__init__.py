@@ -1,0 +1,1 @@
+"""Drift detection: statistics, levels, root cause, and the Prometheus exporter."""
