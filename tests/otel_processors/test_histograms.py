@@ -1,5 +1,8 @@
 """Tests for the in-service feature and score recorder."""
 
+# The house style puts the expected value first: `assert expected == result`.
+# ruff: noqa: SIM300
+
 from __future__ import annotations
 
 import threading
@@ -62,7 +65,8 @@ def test_unusable_values_are_counted_as_missing(
 
     snapshot = recorder.snapshot()
 
-    result = (snapshot.missing["lactate_delta"], snapshot.features["lactate_delta"].sum())
+    missing = snapshot.missing["lactate_delta"]
+    result = (missing, snapshot.features["lactate_delta"].sum())
     assert (1.0, 0.0) == result
 
 
@@ -88,7 +92,7 @@ def test_unknown_category_goes_to_other(provider: MeterProvider) -> None:
 
 
 def test_late_outcome_adds_to_labelled_scores_only(provider: MeterProvider) -> None:
-    """``record_outcome`` fills the split by outcome without counting the score twice."""
+    """``record_outcome`` fills the outcome split without counting the score twice."""
     recorder = _recorder(provider)
     recorder.record({"lactate_delta": 0.0, "ward": "icu"}, score=0.9, outcome=1)
     recorder.record({"lactate_delta": 0.0, "ward": "icu"}, score=0.1)

@@ -1,5 +1,8 @@
 """Tests for building references from training data."""
 
+# The house style puts the expected value first: `assert expected == result`.
+# ruff: noqa: SIM300
+
 from __future__ import annotations
 
 import csv
@@ -93,7 +96,9 @@ def test_csv_and_parquet_files_give_the_same_reference(tmp_path: Path) -> None:
     with csv_path.open("w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
         writer.writerow(columns)
-        writer.writerows(zip(*(values.tolist() for values in columns.values())))
+        writer.writerows(
+            zip(*(values.tolist() for values in columns.values()), strict=True)
+        )
     parquet_path = tmp_path / "train.parquet"
     pq.write_table(pa.table(columns), parquet_path)
 
