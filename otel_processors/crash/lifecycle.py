@@ -1,0 +1,280 @@
+"""Install crash reporting in a process, and remove it.
+
+``install`` builds the reporter, installs the interpreter hooks, sends the
+reports of earlier processes that died of a fatal signal, then points
+faulthandler at this process's crash file. It is idempotent; ``uninstall``
+restores every previous hook.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry._logs import LoggerProvider
+from opentelemetry.sdk._logs import LoggerProvider as SdkLoggerProvider
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import (
+    LogRecordExporter,
+    LogRecordExportResult,
+    SimpleLogRecordProcessor,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.util.types import AttributeValue
+
+from otel_processors import attributes as attrs
+from otel_processors._guard import record_failure
+from otel_processors.crash.fingerprint import InAppPolicy
+from otel_processors.crash.hooks import CrashHooks
+from otel_processors.crash.native import FatalSignalCapture
+from otel_processors.crash.report import Classify, CrashReporter
+from otel_processors.crash.spool import CrashSpool, SpoolReport, default_spool_dir
+
+__all__ = ["install", "installed_reporter", "send_spooled_reports", "uninstall"]
+
+_logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_state: _Installation | None = None
+
+
+class _Installation:
+    def __init__(
+        self,
+        reporter: CrashReporter,
+        hooks: CrashHooks,
+        capture: FatalSignalCapture | None,
+    ) -> None:
+        self.reporter = reporter
+        self.hooks = hooks
+        self.capture = capture
+
+
+def installed_reporter() -> CrashReporter | None:
+    """Return the reporter ``install`` created, if crash reporting is on."""
+    state = _state
+    return state.reporter if state else None
+
+
+def install(
+    *,
+    logger_provider: LoggerProvider | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+    scrubber: Any = None,
+    classifier: Classify | None = None,
+    spool_dir: Path | str | None = None,
+    in_app_prefixes: Sequence[str] | None = None,
+    release: str | None = None,
+    flush_timeout_seconds: float = 2.0,
+    max_reports_per_fingerprint_per_minute: float = 10.0,
+    spool_exporter: LogRecordExporter | None = None,
+    capture_fatal_signals: bool = True,
+) -> CrashReporter:
+    """Turn crash reporting on for this process (idempotent).
+
+    Args:
+        logger_provider: where crash records go; default: the global one.
+        tracer_provider: flushed too after a fatal crash.
+        scrubber: ``Scrubber``-like object or ``scrub(text)`` callable.
+        classifier: callable returning the crash's taxonomy attributes.
+        spool_dir: the crash spool; default ``$HEALTHAI_CRASH_DIR`` or
+            ``~/.cache/healthai-telemetry/crashes``.
+        in_app_prefixes: module prefixes of the application, for grouping.
+        release: overrides ``service.version`` on crash records.
+        flush_timeout_seconds: bound on the flush after a fatal crash, and on
+            each spooled report's delivery.
+        max_reports_per_fingerprint_per_minute: rate limit per fingerprint.
+        spool_exporter: the log exporter that confirms delivery of spooled
+            reports (its ``export`` result); without it, a report counts as
+            delivered when the provider's ``force_flush`` returns true.
+        capture_fatal_signals: write fatal signals to the spool.
+
+    Returns:
+        The installed reporter (the existing one if already installed).
+
+    Raises:
+        ValueError: a numeric argument is out of range.
+    """
+    global _state
+    with _lock:
+        if _state is not None:
+            return _state.reporter
+
+        reporter = CrashReporter(
+            logger_provider=logger_provider,
+            tracer_provider=tracer_provider,
+            scrubber=scrubber,
+            classifier=classifier,
+            in_app=InAppPolicy(include=in_app_prefixes or ()),
+            release=release,
+            flush_timeout_seconds=flush_timeout_seconds,
+            max_reports_per_fingerprint_per_minute=max_reports_per_fingerprint_per_minute,
+        )
+        hooks = CrashHooks(reporter)
+        hooks.install()
+
+        capture = None
+        if capture_fatal_signals:
+            capture = _start_capture(reporter, spool_dir, spool_exporter)
+        _state = _Installation(reporter, hooks, capture)
+        return reporter
+
+
+def _start_capture(
+    reporter: CrashReporter,
+    spool_dir: Path | str | None,
+    spool_exporter: LogRecordExporter | None,
+) -> FatalSignalCapture | None:
+    try:
+        spool = CrashSpool(spool_dir or default_spool_dir())
+        capture = FatalSignalCapture(
+            spool, service_name=_service_name(reporter), release=reporter.release
+        )
+        send_spooled_reports(
+            spool,
+            reporter,
+            spool_exporter=spool_exporter,
+            own_pid=capture.pid,
+            own_start_ns=capture.start_ns,
+        )
+        capture.enable()
+    except Exception as failure:  # never raise into the host
+        record_failure("crash.spool", failure)
+        return None
+    return capture
+
+
+def uninstall() -> None:
+    """Restore the previous hooks, report suppressed repeats, stop capture."""
+    global _state
+    with _lock:
+        state, _state = _state, None
+    if state is None:
+        return
+    state.hooks.uninstall()
+    if state.capture is not None:
+        state.capture.disable()
+    state.reporter.report_suppressed()
+
+
+def _service_name(reporter: CrashReporter) -> str:
+    resource = getattr(reporter.logger_provider, "resource", None)
+    if isinstance(resource, Resource):
+        name = resource.attributes.get(attrs.SERVICE_NAME)
+        if name:
+            return str(name)
+    return os.environ.get("OTEL_SERVICE_NAME", "unknown_service")
+
+
+class _ResultRecordingExporter(LogRecordExporter):
+    """Pass records on, remembering whether every export succeeded."""
+
+    def __init__(self, inner: LogRecordExporter) -> None:
+        self._inner = inner
+        self.succeeded = True
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        try:
+            result = self._inner.export(batch)
+        except Exception:  # a failed export is a result
+            result = LogRecordExportResult.FAILURE
+        if result is not LogRecordExportResult.SUCCESS:
+            self.succeeded = False
+        return result
+
+    def shutdown(self) -> None:
+        """Leave the wrapped exporter running: its owner shuts it down."""
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+def send_spooled_reports(
+    spool: CrashSpool,
+    reporter: CrashReporter,
+    *,
+    spool_exporter: LogRecordExporter | None = None,
+    own_pid: int | None = None,
+    own_start_ns: int | None = None,
+) -> int:
+    """Collect dead processes' crash files and send every pending report.
+
+    Nothing happens if another process holds the spool lock (it does the
+    work). A report moves to ``completed/`` only after its delivery is
+    confirmed; otherwise it stays pending for the next start.
+
+    Args:
+        spool: the spool.
+        reporter: builds the records.
+        spool_exporter: confirms delivery; see ``install``.
+        own_pid: the caller's pid (default: this process).
+        own_start_ns: the caller's start time (default: now).
+
+    Returns:
+        The number of reports delivered.
+    """
+    delivered = 0
+    with spool.locked() as acquired:
+        if not acquired:
+            _logger.debug("Crash spool %s is busy; another process sends", spool.root)
+            return 0
+        spool.collect(
+            own_pid=own_pid or os.getpid(), own_start_ns=own_start_ns or time.time_ns()
+        )
+        for report in spool.pending():
+            if _deliver(report, reporter, spool_exporter):
+                spool.complete(report)
+                delivered += 1
+            else:
+                _logger.warning(
+                    "Crash report %s not delivered; kept for the next start",
+                    report.path.name,
+                )
+    return delivered
+
+
+def _deliver(
+    report: SpoolReport,
+    reporter: CrashReporter,
+    spool_exporter: LogRecordExporter | None,
+) -> bool:
+    extra: dict[str, AttributeValue] = {
+        "process.pid": int(report.metadata.get("pid", 0))
+    }
+    release = report.metadata.get("release")
+    if release:
+        extra[attrs.SERVICE_VERSION] = str(release)
+    argv0 = report.metadata.get("argv0")
+    if argv0:
+        extra["process.executable.path"] = str(argv0)
+
+    try:
+        if spool_exporter is None:
+            reporter.report_text(
+                report.text, timestamp_ns=report.crashed_at_ns, extra=extra
+            )
+            return reporter.flush()
+
+        recorder = _ResultRecordingExporter(spool_exporter)
+        resource = getattr(reporter.logger_provider, "resource", None)
+        provider = SdkLoggerProvider(
+            resource=resource if isinstance(resource, Resource) else None,
+            shutdown_on_exit=False,
+        )
+        provider.add_log_record_processor(SimpleLogRecordProcessor(recorder))
+        reporter.report_text(
+            report.text,
+            timestamp_ns=report.crashed_at_ns,
+            extra=extra,
+            logger=provider.get_logger("otel_processors.crash"),
+        )
+        return recorder.succeeded
+    except Exception as failure:  # keep the report for later
+        record_failure("crash.spool_deliver", failure)
+        return False

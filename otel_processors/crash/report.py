@@ -1,0 +1,476 @@
+"""Turn a crash into one scrubbed, classified, fingerprinted OpenTelemetry log record.
+
+The record follows the semantic conventions for exceptions as logs: event name
+``exception``, severity FATAL when the crash ends the process and ERROR
+otherwise, ``exception.type`` (module-qualified), ``exception.message`` and
+``exception.stacktrace``. It adds the taxonomy attributes (SYSTEM_ERROR /
+CRASH), the fingerprint and its version, the kind of crash and the repeats
+suppressed since the last record of the same fingerprint.
+See https://opentelemetry.io/docs/specs/semconv/exceptions/exceptions-logs/.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry._logs import (
+    Logger,
+    LoggerProvider,
+    SeverityNumber,
+    get_logger_provider,
+)
+from opentelemetry.util.types import AttributeValue
+
+from otel_processors import attributes as attrs
+from otel_processors._guard import record_failure
+from otel_processors.crash.fingerprint import (
+    Fingerprint,
+    InAppPolicy,
+    fingerprint_exception,
+    fingerprint_text,
+    parse_traceback,
+)
+from otel_processors.crash.ratelimit import FingerprintRateLimiter
+from otel_processors.taxonomy import Category, Subcategory
+
+__all__ = [
+    "CRASH_KINDS",
+    "CrashReporter",
+    "CrashStats",
+    "default_crash_classification",
+]
+
+_logger = logging.getLogger(__name__)
+
+CRASH_KINDS: Final = frozenset(
+    {"main_thread", "thread", "asyncio_task", "unraisable", "signal", "executor"}
+)
+_SCOPE: Final = "otel_processors.crash"
+_EVENT_NAME: Final = "exception"
+_FALLBACK_CODE: Final = "HAI-SYS-000"
+# Built-in codes of the registry's catalogue (otel_processors/catalogue.yaml).
+_EXCEPTION_CODE: Final = "HAI-SYS-601"
+_SIGNAL_CODE: Final = "HAI-SYS-602"
+
+Scrub = Callable[[str], str]
+Classify = Callable[[str], Mapping[str, AttributeValue]]
+
+
+class _ScrubberLike(Protocol):
+    def scrub(self, text: str) -> str: ...
+
+
+@dataclass
+class CrashStats:
+    """Counts kept by a reporter since it was created.
+
+    Attributes:
+        reported: records emitted, by kind.
+        suppressed: repeats suppressed by the rate limiter.
+        failed: crashes that could not be reported (the failure is counted by
+            ``otel_processors._guard`` too).
+        fingerprints_tracked: fingerprints in the rate limiter's table.
+    """
+
+    reported: dict[str, int] = field(default_factory=dict)
+    suppressed: int = 0
+    failed: int = 0
+    fingerprints_tracked: int = 0
+
+
+def default_crash_classification(kind: str) -> dict[str, AttributeValue]:
+    """Return the taxonomy attributes of a crash from the built-in registry.
+
+    A fatal signal gets the built-in code for native crashes, any other kind
+    the one for unhandled exceptions; failing those, the first code whose
+    subcategory is CRASH, else the registry's SYSTEM_ERROR fallback. Without a
+    usable registry, a fixed SYSTEM_ERROR / CRASH classification.
+
+    Args:
+        kind: the crash kind (see ``CRASH_KINDS``).
+
+    Returns:
+        The ``healthai.error.*`` attributes and ``error.type``.
+    """
+    try:
+        return _classification_from_registry(kind)
+    except Exception as exc:  # the registry is optional here
+        record_failure("crash.classify", exc)
+    return {
+        attrs.ERROR_CATEGORY: Category.SYSTEM_ERROR.value,
+        attrs.ERROR_SUBCATEGORY: Subcategory.CRASH.value,
+        attrs.ERROR_CODE: _FALLBACK_CODE,
+        attrs.ERROR_SEVERITY: "critical",
+        attrs.ERROR_RETRYABLE: False,
+        attrs.ERROR_TYPE: _FALLBACK_CODE,
+    }
+
+
+def _classification_from_registry(kind: str) -> dict[str, AttributeValue]:
+    registry: Any = importlib.import_module(
+        "otel_processors.registry"
+    ).Registry.builtin()
+    codes: Mapping[str, Any] = registry.codes
+    preferred = _SIGNAL_CODE if kind == "signal" else _EXCEPTION_CODE
+    code: Any = codes.get(preferred) or next(
+        (
+            c
+            for c in codes.values()
+            if getattr(c, "subcategory", None) == Subcategory.CRASH
+        ),
+        None,
+    )
+    if code is None:
+        code = registry.fallback(Category.SYSTEM_ERROR)
+
+    code_id = str(code.id)
+    result: dict[str, AttributeValue] = {
+        attrs.ERROR_CATEGORY: str(code.category),
+        attrs.ERROR_SUBCATEGORY: str(code.subcategory),
+        attrs.ERROR_CODE: code_id,
+        attrs.ERROR_TYPE: code_id,
+        attrs.ERROR_SEVERITY: str(code.severity),
+        attrs.ERROR_RETRYABLE: bool(code.retryable),
+    }
+    if code.remediation:
+        result[attrs.ERROR_REMEDIATION] = str(code.remediation)
+    if code.runbook_url:
+        result[attrs.ERROR_RUNBOOK_URL] = str(code.runbook_url)
+    return result
+
+
+def _default_scrub() -> Scrub:
+    try:
+        scrubber: Any = importlib.import_module("otel_processors.scrubber").Scrubber()
+        scrub: Scrub = scrubber.scrub
+        return scrub
+    except Exception as exc:  # fall back, loudly
+        _logger.warning(
+            "No PHI scrubber available (%s); crash text is exported unscrubbed", exc
+        )
+        return _identity
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def _as_scrub(scrubber: _ScrubberLike | Scrub | None) -> Scrub:
+    if scrubber is None:
+        return _default_scrub()
+    method = getattr(scrubber, "scrub", None)
+    if callable(method):
+        bound: Scrub = method
+        return bound
+    if callable(scrubber):
+        return scrubber
+    msg = f"scrubber must have scrub(text) or be callable, got {scrubber!r}"
+    raise ValueError(msg)
+
+
+def qualified_type(exc_type: type[BaseException]) -> str:
+    """Name a type as OpenTelemetry does: ``module.Qualname`` but for builtins."""
+    module = exc_type.__module__
+    if not module or module == "builtins":
+        return exc_type.__qualname__
+    return f"{module}.{exc_type.__qualname__}"
+
+
+class CrashReporter:
+    """Report crashes as log records (and span events where a span is active).
+
+    Args:
+        logger_provider: where records go; default: the global provider, looked
+            up at each report so a provider set later is used.
+        tracer_provider: flushed with the logger provider after a fatal crash.
+        scrubber: an object with ``scrub(text) -> str`` or such a callable;
+            default ``otel_processors.scrubber.Scrubber()``.
+        classifier: a callable taking the crash kind and returning the
+            taxonomy attributes; default ``default_crash_classification``.
+        in_app: which frames belong to the application.
+        release: overrides ``service.version`` on the records.
+        flush_timeout_seconds: bound on the flush after a fatal crash.
+        max_reports_per_fingerprint_per_minute: rate limit per fingerprint.
+        max_fingerprints: size of the rate limiter's table.
+
+    Raises:
+        ValueError: a numeric argument is out of range.
+    """
+
+    def __init__(
+        self,
+        *,
+        logger_provider: LoggerProvider | None = None,
+        tracer_provider: trace.TracerProvider | None = None,
+        scrubber: _ScrubberLike | Scrub | None = None,
+        classifier: Classify | None = None,
+        in_app: InAppPolicy | None = None,
+        release: str | None = None,
+        flush_timeout_seconds: float = 2.0,
+        max_reports_per_fingerprint_per_minute: float = 10.0,
+        max_fingerprints: int = 1024,
+    ) -> None:
+        if flush_timeout_seconds <= 0:
+            msg = (
+                f"flush_timeout_seconds must be positive, got {flush_timeout_seconds!r}"
+            )
+            raise ValueError(msg)
+        self._logger_provider = logger_provider
+        self._tracer_provider = tracer_provider
+        self._scrub = _as_scrub(scrubber)
+        self._classify = classifier or default_crash_classification
+        self._classifications: dict[str, Mapping[str, AttributeValue]] = {}
+        self.in_app = in_app or InAppPolicy()
+        self.release = release
+        self.flush_timeout_seconds = flush_timeout_seconds
+        self._limiter = FingerprintRateLimiter(
+            max_reports_per_fingerprint_per_minute, max_fingerprints=max_fingerprints
+        )
+        self._lock = threading.Lock()
+        self._reported: Counter[str] = Counter()
+        self._failed = 0
+
+    @property
+    def logger_provider(self) -> LoggerProvider:
+        """The provider records are emitted to."""
+        return self._logger_provider or get_logger_provider()
+
+    def _logger(self) -> Logger:
+        return self.logger_provider.get_logger(_SCOPE)
+
+    def report(self, exc: BaseException, *, kind: str, fatal: bool = False) -> bool:
+        """Report one crash; never raises.
+
+        Args:
+            exc: the exception, with its traceback.
+            kind: one of ``CRASH_KINDS``.
+            fatal: whether it ends the process (FATAL, then a bounded flush).
+
+        Returns:
+            Whether a record was emitted (False when rate-limited or failed).
+        """
+        try:
+            emitted = self._report(exc, kind=kind, fatal=fatal)
+        except Exception as failure:  # never raise into the host
+            self._count_failure("crash.report", failure)
+            return False
+        if fatal:
+            self.flush()
+        return emitted
+
+    def _report(self, exc: BaseException, *, kind: str, fatal: bool) -> bool:
+        fingerprint = fingerprint_exception(exc, in_app=self.in_app)
+        admission = self._limiter.admit(fingerprint.value)
+        if not admission.allowed:
+            return False
+
+        message = self._scrub(str(exc))
+        stacktrace = self._scrub("".join(traceback.format_exception(exc)))
+        record_attributes = self._attributes(
+            fingerprint, kind, qualified_type(type(exc)), message, stacktrace
+        )
+        if admission.repeats:
+            record_attributes[attrs.CRASH_REPEATS] = admission.repeats
+
+        self._record_on_span(exc, record_attributes)
+        self._emit(record_attributes, message, fatal=fatal)
+        self._count(kind)
+        return True
+
+    def report_text(
+        self,
+        text: str,
+        *,
+        kind: str = "signal",
+        fatal: bool = True,
+        timestamp_ns: int | None = None,
+        extra: Mapping[str, AttributeValue] | None = None,
+        logger: Logger | None = None,
+    ) -> None:
+        """Report a crash known only by its text (a faulthandler crash file).
+
+        Not rate-limited: each text is one dead process. Raises on failure so
+        that the caller (the spool) keeps the report for a later attempt.
+
+        Args:
+            text: the traceback or faulthandler output.
+            kind: the crash kind, ``signal`` for fatal signals.
+            fatal: severity FATAL when true.
+            timestamp_ns: when the crash happened.
+            extra: attributes added to the record (e.g. the release of the
+                crashed process, which overrides this reporter's).
+            logger: emit through this logger instead of the provider's.
+        """
+        chain = parse_traceback(text)
+        fingerprint = fingerprint_text(text, in_app=self.in_app)
+        last = chain[-1] if chain else None
+        exc_type = last.type if last else "FatalError"
+        message = self._scrub(last.message if last else text.strip()[:200])
+        record_attributes = self._attributes(
+            fingerprint, kind, exc_type, message, self._scrub(text)
+        )
+        record_attributes.update(extra or {})
+        self._emit(
+            record_attributes,
+            message,
+            fatal=fatal,
+            timestamp_ns=timestamp_ns,
+            logger=logger,
+        )
+        self._count(kind)
+
+    def _attributes(
+        self,
+        fingerprint: Fingerprint,
+        kind: str,
+        exc_type: str,
+        message: str,
+        stacktrace: str,
+    ) -> dict[str, AttributeValue]:
+        classification = self._classifications.get(kind)
+        if classification is None:
+            classification = dict(self._classify(kind))
+            self._classifications[kind] = classification
+        result: dict[str, AttributeValue] = dict(classification)
+        result.update(
+            {
+                attrs.EXCEPTION_TYPE: exc_type,
+                attrs.EXCEPTION_MESSAGE: message,
+                attrs.EXCEPTION_STACKTRACE: stacktrace,
+                attrs.CRASH_FINGERPRINT: fingerprint.value,
+                attrs.CRASH_FINGERPRINT_VERSION: fingerprint.version,
+                attrs.CRASH_KIND: kind,
+            }
+        )
+        if self.release is not None:
+            result[attrs.SERVICE_VERSION] = self.release
+        return result
+
+    def _record_on_span(
+        self, exc: BaseException, record_attributes: Mapping[str, AttributeValue]
+    ) -> None:
+        span = trace.get_current_span()
+        if not span.is_recording():
+            return
+        # Passed attributes override the SDK's unscrubbed message and stack.
+        event_attributes = {
+            key: value
+            for key, value in record_attributes.items()
+            if key.startswith(("exception.", "healthai.crash."))
+        }
+        span.record_exception(exc, attributes=event_attributes, escaped=True)
+
+    def _emit(
+        self,
+        record_attributes: Mapping[str, AttributeValue],
+        message: str,
+        *,
+        fatal: bool,
+        timestamp_ns: int | None = None,
+        logger: Logger | None = None,
+    ) -> None:
+        severity = SeverityNumber.FATAL if fatal else SeverityNumber.ERROR
+        (logger or self._logger()).emit(
+            timestamp=timestamp_ns or time.time_ns(),
+            observed_timestamp=time.time_ns(),
+            context=otel_context.get_current(),
+            severity_number=severity,
+            severity_text=severity.name,
+            body=message,
+            attributes=dict(record_attributes),
+            event_name=_EVENT_NAME,
+        )
+
+    def report_suppressed(self) -> dict[str, int]:
+        """Emit one WARN record per fingerprint with unreported repeats.
+
+        Called at shutdown so that counts of a storm are not lost.
+
+        Returns:
+            The repeats reported, by fingerprint.
+        """
+        pending = self._limiter.drain_suppressed()
+        try:
+            logger = self._logger()
+            for fingerprint, repeats in pending.items():
+                logger.emit(
+                    timestamp=time.time_ns(),
+                    severity_number=SeverityNumber.WARN,
+                    severity_text=SeverityNumber.WARN.name,
+                    body=f"{repeats} repeats of crash {fingerprint} were suppressed",
+                    attributes={
+                        attrs.CRASH_FINGERPRINT: fingerprint,
+                        attrs.CRASH_REPEATS: repeats,
+                    },
+                    event_name="healthai.crash.repeats",
+                )
+        except Exception as failure:  # never raise into the host
+            self._count_failure("crash.report_suppressed", failure)
+        return pending
+
+    def flush(self, timeout_seconds: float | None = None) -> bool:
+        """Force-flush the providers, within a bounded time; never raises.
+
+        The flush runs in a daemon thread joined with a timeout, so a stuck
+        exporter cannot keep a dying process alive.
+
+        Args:
+            timeout_seconds: the bound; default ``flush_timeout_seconds``.
+
+        Returns:
+            Whether every provider reported a successful flush in time.
+        """
+        timeout = timeout_seconds or self.flush_timeout_seconds
+        flushables: Sequence[Any] = [
+            p for p in (self.logger_provider, self._tracer_provider) if p is not None
+        ]
+        outcome: list[bool] = []
+
+        def run() -> None:
+            ok = True
+            deadline = time.monotonic() + timeout
+            for provider in flushables:
+                method = getattr(provider, "force_flush", None)
+                if method is None:
+                    continue
+                remaining_millis = max(1, int((deadline - time.monotonic()) * 1000))
+                try:
+                    ok = bool(method(remaining_millis)) and ok
+                except Exception as failure:  # never raise
+                    record_failure("crash.flush", failure)
+                    ok = False
+            outcome.append(ok)
+
+        worker = threading.Thread(target=run, name="healthai-crash-flush", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        return bool(outcome and outcome[0])
+
+    def stats(self) -> CrashStats:
+        """Return the counts kept so far."""
+        with self._lock:
+            return CrashStats(
+                reported=dict(self._reported),
+                suppressed=self._limiter.suppressed_total,
+                failed=self._failed,
+                fingerprints_tracked=len(self._limiter),
+            )
+
+    def _count(self, kind: str) -> None:
+        with self._lock:
+            self._reported[kind] += 1
+
+    def _count_failure(self, where: str, failure: BaseException) -> None:
+        with self._lock:
+            self._failed += 1
+        record_failure(where, failure)
