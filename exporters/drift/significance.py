@@ -1,0 +1,251 @@
+"""How large a drift statistic sampling noise alone would make, and FDR control.
+
+Distances between histograms are biased upwards on small windows: with ``k``
+bins and ``n`` rows, ``n_eff * PSI`` is close to a chi-square with ``k - 1``
+degrees of freedom when nothing changed, where ``1 / n_eff = 1 / n_ref +
+1 / n_cur``. Rather than rely on that limit, which fails for sparse bins and
+small windows, ``NoiseFloorCalibrator`` simulates the null: both the reference
+and the current window are drawn again from the reference proportions
+(parametric bootstrap, multinomial), the statistic is computed with the same
+estimator as for real windows, and a scaled chi-square ``a * chi2(nu)`` is
+fitted to the draws by matching mean and variance (Satterthwaite, 1946). The
+noise floor is the larger of its ``1 - alpha`` quantile and the empirical one.
+Distances (``js_distance``, ``hellinger``, ``linf``, ``wasserstein``) are
+fitted on their square, which is what behaves like a chi-square.
+
+Floors are cached per feature and per current size bucket; sizes are rounded
+down to a grid of ratio ``2 ** (1 / 4)``, and a smaller size only raises the
+floor, so a bucket errs on the quiet side.
+
+References:
+    F. E. Satterthwaite, "An approximate distribution of estimates of variance
+    components", Biometrics Bulletin 2 (1946) 110-114.
+    Y. Benjamini and Y. Hochberg, "Controlling the false discovery rate",
+    J. R. Stat. Soc. B 57 (1995) 289-300.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from exporters.drift.statistics import distance, posterior_proportions
+
+__all__ = [
+    "NoiseFloorCalibrator",
+    "benjamini_hochberg",
+    "bh_adjusted_p_values",
+    "size_bucket",
+]
+
+_logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+_SQUARED = frozenset({"js_distance", "hellinger", "linf", "wasserstein"})
+# Bounds the memory of one simulation batch: draws x rows x bins integers.
+_MAX_CELLS_PER_BATCH = 4_000_000
+# A reference this many times larger than the window is treated as exact.
+_NEGLIGIBLE_REFERENCE_NOISE = 100
+
+
+def bh_adjusted_p_values(p_values: FloatArray) -> FloatArray:
+    """Benjamini-Hochberg adjusted p-values (q-values), vectorised.
+
+    ``adjusted_(i) = min_(j >= i) min(1, m p_(j) / j)`` over the sorted
+    p-values. NaN p-values are read as 1 (no evidence) and still count in
+    ``m``, which keeps the procedure conservative.
+
+    Args:
+        p_values: one p-value per hypothesis, any shape.
+
+    Returns:
+        The adjusted p-values, same shape.
+    """
+    flat = np.nan_to_num(np.asarray(p_values, dtype=np.float64).ravel(), nan=1.0)
+    count = flat.size
+    if count == 0:
+        return flat.reshape(np.shape(p_values))
+
+    order = np.argsort(flat)
+    scaled = flat[order] * count / np.arange(1, count + 1)
+    monotone = np.minimum.accumulate(scaled[::-1])[::-1]
+    adjusted = np.empty(count)
+    adjusted[order] = np.minimum(monotone, 1.0)
+    return adjusted.reshape(np.shape(p_values))
+
+
+def benjamini_hochberg(p_values: FloatArray, q: float) -> BoolArray:
+    """Reject the hypotheses the Benjamini-Hochberg step-up procedure rejects.
+
+    Args:
+        p_values: one p-value per hypothesis.
+        q: the false discovery rate to control, in ``(0, 1)``.
+
+    Returns:
+        True where the hypothesis is rejected.
+
+    Raises:
+        ValueError: when ``q`` is not in ``(0, 1)``.
+    """
+    if not 0.0 < q < 1.0:
+        msg = f"the false discovery rate q must be in (0, 1), got {q}"
+        raise ValueError(msg)
+    result: BoolArray = bh_adjusted_p_values(p_values) <= q
+    return result
+
+
+def size_bucket(size: float) -> int:
+    """Round a sample size down to the calibration grid ``2 ** (j / 4)``."""
+    if size < 1.0:
+        return 0
+    step = math.floor(4.0 * math.log2(size) + 1e-9)
+    bucket: int = math.floor(2.0 ** (step / 4.0))
+    return max(1, bucket)
+
+
+class NoiseFloorCalibrator:
+    """Noise floors of the drift statistics of one reference.
+
+    Args:
+        reference: reference counts, ``features x bins`` (padded).
+        mask: True on real bins.
+        centres: bin centres (padded by repeating the last one), for the
+            Wasserstein distance.
+        draws: simulated windows per floor.
+        seed: seed of the simulation.
+
+    Raises:
+        ValueError: when ``draws`` is below 20.
+    """
+
+    def __init__(
+        self,
+        reference: FloatArray,
+        mask: BoolArray,
+        centres: FloatArray,
+        *,
+        draws: int = 200,
+        seed: int = 0,
+    ) -> None:
+        if draws < 20:
+            msg = f"draws must be at least 20 to fit a noise floor, got {draws}"
+            raise ValueError(msg)
+        self._reference = np.where(mask, reference, 0.0)
+        self._mask = mask
+        self._centres = centres
+        self._draws = draws
+        self._rng = np.random.default_rng(seed)
+        self._cache: dict[tuple[int, str, int, float], float] = {}
+
+        totals = self._reference.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self._proportions = np.where(totals > 0, self._reference / totals, 0.0)
+        self._reference_sizes = np.rint(totals[:, 0]).astype(np.int64)
+
+    def noise_floors(
+        self,
+        statistic: str,
+        rows: npt.NDArray[np.intp],
+        current_sizes: FloatArray,
+        alpha: float,
+    ) -> FloatArray:
+        """Return the ``1 - alpha`` noise floor of ``statistic`` for each row.
+
+        Args:
+            statistic: a distance name from ``STATISTIC_NAMES``.
+            rows: the reference rows (features) to calibrate.
+            current_sizes: the current window size of each of those rows.
+            alpha: the tail probability left above the floor.
+
+        Returns:
+            One floor per row; 0 for an empty current window.
+        """
+        buckets = [size_bucket(float(size)) for size in current_sizes]
+        keys = [
+            (int(row), statistic, bucket, alpha)
+            for row, bucket in zip(rows, buckets, strict=True)
+        ]
+        missing = [index for index, key in enumerate(keys) if key not in self._cache]
+        if missing:
+            self._calibrate(
+                statistic,
+                np.asarray([rows[i] for i in missing], dtype=np.intp),
+                np.asarray([buckets[i] for i in missing], dtype=np.int64),
+                alpha,
+            )
+        return np.asarray([self._cache[key] for key in keys], dtype=np.float64)
+
+    def _calibrate(
+        self,
+        statistic: str,
+        rows: npt.NDArray[np.intp],
+        buckets: npt.NDArray[np.int64],
+        alpha: float,
+    ) -> None:
+        _logger.debug(
+            "Calibrating %s noise floors for %s features", statistic, rows.size
+        )
+        width = self._reference.shape[1]
+        batch = max(1, _MAX_CELLS_PER_BATCH // (self._draws * max(width, 1)))
+        for start in range(0, rows.size, batch):
+            chunk = rows[start : start + batch]
+            floors = self._simulate(statistic, chunk, buckets[start : start + batch])
+            for row, bucket, floor in zip(
+                chunk, buckets[start : start + batch], floors, strict=True
+            ):
+                self._cache[(int(row), statistic, int(bucket), alpha)] = float(
+                    _upper_quantile(floor, alpha, squared=statistic in _SQUARED)
+                )
+
+    def _simulate(
+        self,
+        statistic: str,
+        rows: npt.NDArray[np.intp],
+        sizes: npt.NDArray[np.int64],
+    ) -> FloatArray:
+        """Return simulated null values of the statistic, ``rows x draws``."""
+        proportions = self._proportions[rows]
+        shape = (self._draws, rows.size)
+        reference_sizes = self._reference_sizes[rows]
+        if np.all(reference_sizes >= _NEGLIGIBLE_REFERENCE_NOISE * sizes):
+            # The reference adds under 1 % to the null spread: keep it fixed.
+            reference = np.broadcast_to(
+                self._reference[rows], (*shape, proportions.shape[1])
+            )
+        else:
+            reference = self._rng.multinomial(
+                reference_sizes, proportions, size=shape
+            ).astype(np.float64)
+        current = self._rng.multinomial(sizes, proportions, size=shape).astype(
+            np.float64
+        )
+
+        mask = self._mask[rows]
+        p, q = posterior_proportions(reference, current, mask)
+        values = distance(statistic, p, q, self._centres[rows])
+        result: FloatArray = np.nan_to_num(values, nan=0.0).T
+        return result
+
+
+def _upper_quantile(values: FloatArray, alpha: float, *, squared: bool) -> float:
+    """Fit a scaled chi-square by moments and return its upper quantile."""
+    sample = values**2 if squared else values
+    empirical = float(np.quantile(sample, 1.0 - alpha))
+    mean = float(sample.mean())
+    variance = float(sample.var(ddof=1))
+
+    if mean <= 0.0 or variance <= 0.0:
+        fitted = float(sample.max())
+    else:
+        scale = variance / (2.0 * mean)
+        dof = 2.0 * mean * mean / variance
+        fitted = scale * float(stats.chi2.ppf(1.0 - alpha, dof))
+
+    floor = max(fitted, empirical)
+    return math.sqrt(floor) if squared else floor
