@@ -257,22 +257,14 @@ class CrashGrouper:
         return sample
 
     def _scrub_mapping(self, mapping: Mapping[str, Any]) -> dict[str, Any]:
-        # Nested values (OTLP kvlists) are flattened to JSON text so the scrubber
-        # sees only the attribute value types it was written for.
-        flat = {
-            key: json.dumps(value, sort_keys=True) if isinstance(value, dict) else value
-            for key, value in mapping.items()
-        }
-        return dict(self._scrubber.scrub_attributes(flat))
+        return dict(self._scrubber.scrub_attributes(mapping))
 
     def _scrub_body(self, body: Any) -> Any:
         if body is None:
             return None
         if isinstance(body, str):
             return self._scrubber.scrub(body)
-        if isinstance(body, dict):
-            return self._scrub_mapping(body)
-        return self._scrubber.scrub(json.dumps(body, sort_keys=True))
+        return self._scrub_mapping({"body": body}).get("body")
 
 
 def _text(value: object) -> str:

@@ -57,6 +57,7 @@ _logger = logging.getLogger(__name__)
 _GROUP_PATH = re.compile(r"^/api/groups/(?P<id>[0-9a-f]{32})$")
 _MAX_API_BODY_BYTES: Final = 64 * 1024
 _SOCKET_TIMEOUT_SECONDS: Final = 30.0
+_POLL_INTERVAL_SECONDS: Final = 0.05
 
 
 class CrashService:
@@ -143,7 +144,10 @@ class CrashService:
         server.service = self
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name="crash-service", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": _POLL_INTERVAL_SECONDS},
+            name="crash-service",
+            daemon=True,
         )
         self._thread.start()
         host, port = server.server_address[:2]
@@ -186,7 +190,7 @@ class CrashService:
 def _default_scrubber() -> Scrubbing:
     from otel_processors.scrubber import Scrubber
 
-    return Scrubber()
+    return Scrubber.from_env()
 
 
 class _Server(http.server.ThreadingHTTPServer):

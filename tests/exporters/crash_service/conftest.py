@@ -9,18 +9,19 @@ from typing import Any
 import pytest
 
 from exporters.crash_service import CrashService, CrashServiceSettings
-from tests.exporters.crash_service.otlp_builders import TOKEN, StandInScrubber
+from otel_processors.scrubber import Scrubber
+from tests.exporters.crash_service.otlp_builders import TOKEN
 
 
 @pytest.fixture
-def scrubber() -> StandInScrubber:
-    """The scrubber the tests' services use."""
-    return StandInScrubber()
+def scrubber() -> Scrubber:
+    """The scrubber the tests' services use: the project's own, built-in rules."""
+    return Scrubber()
 
 
 @pytest.fixture
 def start_service(
-    tmp_path: Path, scrubber: StandInScrubber
+    tmp_path: Path, scrubber: Scrubber
 ) -> Iterator[Callable[..., tuple[CrashService, str]]]:
     """Start crash services on 127.0.0.1 (stopped at the end); give each its URL."""
     started: list[CrashService] = []

@@ -1,10 +1,8 @@
-"""Builders of OTLP log requests and a stand-in scrubber for the crash service tests."""
+"""Builders of OTLP log requests for the crash service tests."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
@@ -19,34 +17,9 @@ Traceback (most recent call last):
   File "/srv/app/risk/service.py", line 41, in predict
     score = model.score(features)
   File "/srv/app/risk/model.py", line 88, in score
-    raise ValueError(f"feature out of range for MRN-{mrn}")
-ValueError: feature out of range for MRN-12345678
+    raise ValueError(f"feature out of range for MRN {mrn}")
+ValueError: feature out of range for MRN 12345678
 """
-
-
-class StandInScrubber:
-    """Replaces ``MRN-<digits>`` and e-mail addresses; drops ``patient.name``.
-
-    A small double of ``otel_processors.scrubber.Scrubber`` with the same two
-    methods, so that what the crash service scrubs can be asserted exactly.
-    """
-
-    _PATTERNS = (
-        (re.compile(r"MRN-\d+"), "<mrn>"),
-        (re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+"), "<email>"),
-    )
-
-    def scrub(self, text: str) -> str:
-        for pattern, placeholder in self._PATTERNS:
-            text = pattern.sub(placeholder, text)
-        return text
-
-    def scrub_attributes(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            key: self.scrub(value) if isinstance(value, str) else value
-            for key, value in attributes.items()
-            if key != "patient.name"
-        }
 
 
 def any_value(value: object) -> AnyValue:
@@ -106,7 +79,7 @@ def logs_request(
 
 def exception_attributes(
     exc_type: str = "ValueError",
-    message: str = "feature out of range for MRN-12345678",
+    message: str = "feature out of range for MRN 12345678",
     stacktrace: str | None = STACKTRACE,
     **extra: object,
 ) -> dict[str, object]:
