@@ -1,0 +1,550 @@
+"""Remove patient data from telemetry values before they leave the process.
+
+Scrubbing by key alone misses what matters most: exception messages, stack
+text, URLs and log bodies carry identifiers in free text. ``Scrubber`` finds
+them by value (the catalogue in ``otel_processors.phi_patterns``) and replaces
+each with a marker naming its kind, keeping the context words::
+
+    >>> Scrubber().scrub("lookup failed for patient John Smith, SSN 123-45-6789")
+    'lookup failed for patient [REDACTED:NAME], SSN [REDACTED:SSN]'
+
+Values under sensitive keys (``password``, ``patient_name``,
+``http.request.header.authorization``, ...) are replaced whole; values under
+allow-listed keys (``exception.type``, ``code.*``, ``healthai.*``, ...) are
+never touched. The scrubber never raises: a failure is recorded through
+``otel_processors._guard`` and the value is replaced by ``[REDACTED:ERROR]``,
+so a bug fails closed rather than leaking. See docs/scrubbing.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final
+
+import yaml
+from opentelemetry.util.types import AnyValue
+
+from otel_processors._guard import record_failure
+from otel_processors.errors import ConfigurationError
+from otel_processors.phi_patterns import (
+    BUILTIN_ALLOW_KEYS,
+    BUILTIN_REDACT_KEYS,
+    CATALOGUE,
+    KEY_SUFFIXES,
+    PhiPattern,
+)
+
+__all__ = ["PATTERNS_ENV", "Scrubber", "marker"]
+
+_logger = logging.getLogger(__name__)
+
+PATTERNS_ENV: Final = "HEALTHAI_SCRUB_PATTERNS"
+"""Environment variable naming the YAML file read by ``Scrubber.from_env``."""
+
+# Replacing can bring two fragments together into a new match; a few passes
+# reach the fixed point that makes scrubbing idempotent.
+_MAX_PASSES: Final = 3
+_MAX_DEPTH: Final = 32
+_KEY_CACHE_SIZE: Final = 4096
+_KIND_RE: Final = re.compile(r"[A-Z][A-Z0-9_]{0,31}")
+
+# Semantic-convention keys whose last segment looks sensitive ("address") but
+# which name hosts and sockets: their values are scrubbed, not redacted whole.
+_VALUE_SCRUBBED_KEYS: Final = frozenset(
+    {
+        "server.address",
+        "client.address",
+        "source.address",
+        "destination.address",
+        "network.peer.address",
+        "network.local.address",
+        "net.peer.name",
+        "net.host.name",
+    }
+)
+# Header keys handled by their own catalogue patterns in free text.
+_TEXT_KEYS_HANDLED_ELSEWHERE: Final = frozenset(
+    {"authorization", "proxy_authorization", "bearer", "cookie", "set_cookie"}
+)
+_IP_OR_PORT_RE: Final = re.compile(r"[\d.:\[\]a-fA-F]+")
+_ALLOWED: Final = ""
+
+
+def marker(kind: str) -> str:
+    """Return the replacement text for one identifier of ``kind``.
+
+    Args:
+        kind: an upper-case kind such as ``SSN``.
+
+    Returns:
+        ``[REDACTED:<kind>]``.
+    """
+    return f"[REDACTED:{kind}]"
+
+
+def _normalise_key(key: str) -> str:
+    return re.sub(r"[-_. ]", "", key.lower())
+
+
+def _key_text_regex(keys: Iterable[str]) -> str:
+    """Alternation matching each key as written in text: snake, camel, dotted."""
+    spellings = {
+        r"[ _.-]?".join(re.escape(part) for part in re.split(r"[-_. ]+", key))
+        for key in keys
+        if key
+    }
+    return "|".join(sorted(spellings, key=len, reverse=True))
+
+
+class Scrubber:
+    """Find and replace patient data in strings, values and attribute maps.
+
+    A scrubber is immutable after construction and safe to share between
+    threads; ``stats`` counts replacements by kind.
+
+    Args:
+        extra_patterns: kind name → regular expression; each match (or its
+            ``v`` group, when the pattern has one) becomes ``[REDACTED:KIND]``.
+            User patterns run after the built-in ones.
+        allow_keys: keys whose values are never touched; ``prefix.*`` names a
+            family. They win over the built-in redaction keys.
+        redact_keys: keys whose values are replaced whole by
+            ``[REDACTED:KEY]``; they win over every allow-list.
+
+    Raises:
+        ConfigurationError: a kind name is not upper-case letters, digits and
+            ``_``, or a pattern does not compile or matches the empty string.
+    """
+
+    def __init__(
+        self,
+        *,
+        extra_patterns: Mapping[str, str] | None = None,
+        allow_keys: Iterable[str] = (),
+        redact_keys: Iterable[str] = (),
+    ) -> None:
+        user_patterns = [
+            _compile_user_pattern(kind, regex)
+            for kind, regex in (extra_patterns or {}).items()
+        ]
+        redact_keys = list(redact_keys)
+        self._key_pattern = self._text_key_pattern(redact_keys)
+        self._patterns: tuple[PhiPattern, ...] = (
+            *self._patterns_before_keys(),
+            self._key_pattern,
+            *self._patterns_after_keys(),
+            *user_patterns,
+        )
+
+        user_allow = [key.lower() for key in allow_keys]
+        self._user_redact = frozenset(_normalise_key(key) for key in redact_keys)
+        self._user_allow = _KeySet(user_allow)
+        self._builtin_allow = _KeySet(key.lower() for key in BUILTIN_ALLOW_KEYS)
+        self._builtin_redact = {
+            _normalise_key(key): kind for key, kind in BUILTIN_REDACT_KEYS.items()
+        }
+
+        self._decisions: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    @classmethod
+    def from_env(cls) -> Scrubber:
+        """Build a scrubber configured by the file ``HEALTHAI_SCRUB_PATTERNS`` names.
+
+        The file is YAML: ``{patterns: {KIND: regex}, allow_keys: [...],
+        redact_keys: [...]}``, every section optional. Without the variable the
+        built-in configuration is used.
+
+        Returns:
+            The configured scrubber.
+
+        Raises:
+            ConfigurationError: the file cannot be read or parsed, or a key
+                holds a value of the wrong type; the message names the file
+                and the key.
+        """
+        path = os.environ.get(PATTERNS_ENV, "").strip()
+        if not path:
+            return cls()
+        return cls.from_file(path)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Scrubber:
+        """Build a scrubber from a patterns file (the format of ``from_env``).
+
+        Args:
+            path: the YAML file.
+
+        Returns:
+            The configured scrubber.
+
+        Raises:
+            ConfigurationError: see ``from_env``.
+        """
+        config = _load_config(os.fspath(path))
+        try:
+            return cls(
+                extra_patterns=config["patterns"],
+                allow_keys=config["allow_keys"],
+                redact_keys=config["redact_keys"],
+            )
+        except ConfigurationError as exc:
+            msg = f"{os.fspath(path)}: key 'patterns': {exc}"
+            raise ConfigurationError(msg) from exc
+
+    def scrub(self, text: str) -> str:
+        """Return ``text`` with every identifier found replaced by its marker.
+
+        Args:
+            text: any string, including lone surrogates and NUL characters.
+
+        Returns:
+            The scrubbed text; ``[REDACTED:ERROR]`` if scrubbing itself failed.
+        """
+        try:
+            return self._scrub_text(text)
+        except Exception as exc:
+            record_failure("scrubber.scrub", exc)
+            return marker("ERROR")
+
+    def scrub_value(self, value: AnyValue, key: str | None = None) -> AnyValue:
+        """Scrub one OpenTelemetry value, by its key first, then by its content.
+
+        Strings are scrubbed as text; ``bytes`` are decoded as UTF-8 (invalid
+        bytes become U+FFFD), scrubbed, and returned unchanged when clean or
+        re-encoded when something was replaced; numbers and booleans are kept
+        unless their key is sensitive; sequences and mappings are scrubbed
+        element by element (a mapping's keys apply to their values).
+
+        Args:
+            value: an ``AnyValue``: str, bool, int, float, bytes, a sequence
+                or a mapping of them, or None.
+            key: the attribute or field key the value sits under, if any.
+
+        Returns:
+            The value, of the same type unless a sensitive key turned it into
+            its marker string.
+        """
+        try:
+            result: AnyValue = self._scrub_any(value, key, 0)
+        except Exception as exc:
+            record_failure("scrubber.scrub_value", exc)
+            return marker("ERROR")
+        return result
+
+    def scrub_attributes(
+        self, attributes: Mapping[str, AnyValue]
+    ) -> dict[str, AnyValue]:
+        """Return a scrubbed copy of an attribute map (the input is not changed).
+
+        Args:
+            attributes: span, event, log record or resource attributes.
+
+        Returns:
+            A new dict with the same keys and scrubbed values.
+        """
+        try:
+            return {
+                key: self.scrub_value(value, key) for key, value in attributes.items()
+            }
+        except Exception as exc:
+            record_failure("scrubber.scrub_attributes", exc)
+            return {}
+
+    def redacts_key(self, key: str) -> bool:
+        """Return whether values under ``key`` are replaced whole.
+
+        Args:
+            key: an attribute or field key, e.g. ``http.request.header.cookie``.
+
+        Returns:
+            True when the key is sensitive and not allow-listed.
+        """
+        return bool(self._decide(key))
+
+    def stats(self) -> Mapping[str, int]:
+        """Return the number of replacements by kind since creation."""
+        with self._lock:
+            return dict(self._counts)
+
+    # Text.
+
+    def _scrub_text(self, text: str) -> str:
+        if not text:
+            return text
+
+        counts: Counter[str] = Counter()
+        for _ in range(_MAX_PASSES):
+            text, replaced = self._one_pass(text, counts)
+            if not replaced:
+                break
+
+        if counts:
+            with self._lock:
+                self._counts.update(counts)
+        return text
+
+    def _one_pass(self, text: str, counts: Counter[str]) -> tuple[str, bool]:
+        lowered = text.lower()
+        replaced = False
+        for pattern in self._patterns:
+            if pattern.gate and not any(word in lowered for word in pattern.gate):
+                continue
+
+            callback: Callable[[re.Match[str]], str]
+            if pattern is self._key_pattern:
+                callback = functools.partial(self._key_value_replacement, counts=counts)
+            else:
+                callback = _Replacer(pattern, counts)
+            text, count = pattern.regex.subn(callback, text)
+            if count:
+                replaced = True
+                lowered = text.lower()
+        return text, replaced
+
+    # Values.
+
+    def _scrub_any(self, value: Any, key: str | None, depth: int) -> Any:
+        decision = self._decide(key) if key is not None else None
+        if decision == _ALLOWED:
+            return value
+        if decision:
+            return self._redact_whole(value, decision)
+        return self._scrub_content(value, depth)
+
+    def _scrub_content(self, value: Any, depth: int) -> Any:
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        if isinstance(value, str):
+            return self._scrub_text(value)
+        if depth >= _MAX_DEPTH:
+            self._count("NESTED")
+            return marker("NESTED")
+        if isinstance(value, (bytes, bytearray)):
+            return self._scrub_bytes(bytes(value))
+        if isinstance(value, Mapping):
+            return {
+                str(k): self._scrub_any(v, str(k), depth + 1) for k, v in value.items()
+            }
+        if isinstance(value, Sequence):
+            items = [self._scrub_any(item, None, depth + 1) for item in value]
+            return tuple(items) if isinstance(value, tuple) else items
+        return self._scrub_text(str(value))
+
+    def _scrub_bytes(self, value: bytes) -> bytes:
+        text = value.decode("utf-8", errors="replace")
+        scrubbed = self._scrub_text(text)
+        if scrubbed == text:
+            return value
+        return scrubbed.encode("utf-8", errors="surrogatepass")
+
+    def _redact_whole(self, value: Any, kind: str) -> Any:
+        if value is None:
+            return None
+        self._count(kind)
+        if isinstance(value, (list, tuple)):
+            return [marker(kind)] * len(value)
+        return marker(kind)
+
+    def _count(self, kind: str) -> None:
+        with self._lock:
+            self._counts[kind] += 1
+
+    # Keys.
+
+    def _decide(self, key: str) -> str | None:
+        """Return "" to keep the value, a kind to redact it, None to scrub it."""
+        try:
+            return self._decisions[key]
+        except KeyError:
+            pass
+
+        decision = self._decide_uncached(key)
+        if len(self._decisions) >= _KEY_CACHE_SIZE:
+            self._decisions.clear()
+        self._decisions[key] = decision
+        return decision
+
+    def _decide_uncached(self, key: str) -> str | None:
+        lowered = key.lower()
+        last = lowered.rsplit(".", 1)[-1]
+        whole, tail = _normalise_key(lowered), _normalise_key(last)
+
+        if whole in self._user_redact or tail in self._user_redact:
+            return "KEY"
+        if lowered in self._user_allow or lowered in self._builtin_allow:
+            return _ALLOWED
+        if lowered in _VALUE_SCRUBBED_KEYS:
+            return None
+
+        kind = self._builtin_redact.get(whole) or self._builtin_redact.get(tail)
+        if kind is not None:
+            return kind
+        for suffix, suffix_kind in KEY_SUFFIXES.items():
+            if tail.endswith(suffix):
+                return suffix_kind
+        return None
+
+    # Pattern set.
+
+    @staticmethod
+    def _patterns_before_keys() -> tuple[PhiPattern, ...]:
+        return tuple(p for p in CATALOGUE if p.kind in {"CREDENTIALS", "TOKEN"})
+
+    @staticmethod
+    def _patterns_after_keys() -> tuple[PhiPattern, ...]:
+        return tuple(p for p in CATALOGUE if p.kind not in {"CREDENTIALS", "TOKEN"})
+
+    def _text_key_pattern(self, redact_keys: Iterable[str]) -> PhiPattern:
+        """The pattern for ``key=value`` and ``"key": "value"`` in free text."""
+        builtin = {
+            key: kind
+            for key, kind in BUILTIN_REDACT_KEYS.items()
+            if key not in _TEXT_KEYS_HANDLED_ELSEWHERE
+        }
+        user = [key for key in redact_keys if key.strip()]
+        self._text_kinds = {_normalise_key(key): kind for key, kind in builtin.items()}
+        self._text_kinds.update({_normalise_key(key): "KEY" for key in user})
+
+        alternation = _key_text_regex([*builtin, *user])
+        regex = re.compile(
+            rf"(?<![A-Za-z0-9])(?P<k>(?i:{alternation}))(?![A-Za-z0-9])"
+            r"""["']?[ \t]{0,3}[:=][ \t]{0,3}"""
+            r"""(?:"(?P<dq>[^"\r\n]{1,512})"|'(?P<sq>[^'\r\n]{1,512})'"""
+            r"""|(?P<u>[^\s,;&"'<>{}\[\]()]{1,512})"""
+            r"""(?P<c>(?:,?[ \t]+(?![\w.-]{1,64}[=:])(?:[A-Z][\w'’.-]{0,40}"""
+            r"""|\d{1,6}(?![\w.:])|[A-Z]\.)){0,6}))"""
+        )
+        return PhiPattern("KEY", regex, ("=", ":"), None)
+
+    def _key_value_replacement(
+        self, match: re.Match[str], *, counts: Counter[str]
+    ) -> str:
+        kind = self._text_kinds.get(_normalise_key(match["k"]), "KEY")
+        start, end = match.span()
+        for group in ("dq", "sq"):
+            if match[group] is not None:
+                return _replace_span(match, group, kind, counts)
+
+        if kind == "ADDRESS" and _IP_OR_PORT_RE.fullmatch(match["u"]):
+            return match.string[start:end]
+        if kind in {"CREDENTIALS", "TOKEN"}:
+            return _replace_span(match, "u", kind, counts)
+
+        # Names, addresses, dates and numbers may run over several words.
+        counts[kind] += 1
+        return match.string[start : match.start("u")] + marker(kind)
+
+
+class _KeySet:
+    """Exact keys and ``prefix.*`` families, compared in lower case."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        self._exact = frozenset(k for k in keys if not k.endswith(".*"))
+        self._prefixes = tuple(k[:-1] for k in keys if k.endswith(".*"))
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        return key in self._exact or key.startswith(self._prefixes)
+
+
+class _Replacer:
+    """The ``re.sub`` callback for one pattern: validates, marks and counts."""
+
+    __slots__ = ("_counts", "_pattern")
+
+    def __init__(self, pattern: PhiPattern, counts: Counter[str]) -> None:
+        self._pattern = pattern
+        self._counts = counts
+
+    def __call__(self, match: re.Match[str]) -> str:
+        pattern = self._pattern
+        group = "v" if "v" in match.re.groupindex else 0
+        if pattern.validate is not None and not pattern.validate(match[group]):
+            return match[0]
+        return _replace_span(match, group, pattern.kind, self._counts)
+
+
+def _replace_span(
+    match: re.Match[str], group: str | int, kind: str, counts: Counter[str]
+) -> str:
+    counts[kind] += 1
+    start, end = match.span()
+    text = match.string
+    return (
+        text[start : match.start(group)] + marker(kind) + text[match.end(group) : end]
+    )
+
+
+def _compile_user_pattern(kind: str, regex: str) -> PhiPattern:
+    if not isinstance(kind, str) or not _KIND_RE.fullmatch(kind):
+        msg = (
+            f"pattern kind {kind!r} must be upper-case letters, digits and '_' "
+            "(it is written as [REDACTED:KIND])"
+        )
+        raise ConfigurationError(msg)
+    if not isinstance(regex, str):
+        msg = f"pattern {kind}: {regex!r} is not a string"
+        raise ConfigurationError(msg)
+    try:
+        compiled = re.compile(regex)
+    except re.error as exc:
+        msg = f"pattern {kind}: {regex!r} is not a valid regular expression: {exc}"
+        raise ConfigurationError(msg) from exc
+    if compiled.fullmatch(""):
+        msg = f"pattern {kind}: {regex!r} matches the empty string"
+        raise ConfigurationError(msg)
+    return PhiPattern(kind, compiled)
+
+
+def _load_config(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            raw = yaml.safe_load(stream)
+    except OSError as exc:
+        msg = f"{path}: cannot read the scrub patterns file ({PATTERNS_ENV}): {exc}"
+        raise ConfigurationError(msg) from exc
+    except yaml.YAMLError as exc:
+        msg = f"{path}: not valid YAML: {exc}"
+        raise ConfigurationError(msg) from exc
+
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        msg = f"{path}: expected a mapping at the top level, got {type(raw).__name__}"
+        raise ConfigurationError(msg)
+    unknown = sorted(set(raw) - {"patterns", "allow_keys", "redact_keys"})
+    if unknown:
+        msg = (
+            f"{path}: unknown key {unknown[0]!r} "
+            "(expected patterns, allow_keys, redact_keys)"
+        )
+        raise ConfigurationError(msg)
+
+    patterns = raw.get("patterns") or {}
+    if not isinstance(patterns, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in patterns.items()
+    ):
+        msg = (
+            f"{path}: key 'patterns' must map kind names to regex strings, "
+            f"got {patterns!r}"
+        )
+        raise ConfigurationError(msg)
+
+    config: dict[str, Any] = {"patterns": patterns}
+    for name in ("allow_keys", "redact_keys"):
+        keys = raw.get(name) or []
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            msg = f"{path}: key {name!r} must be a list of strings, got {keys!r}"
+            raise ConfigurationError(msg)
+        config[name] = keys
+    return config
