@@ -423,7 +423,9 @@ def _parse_document(
     if data.get("version", 1) != 1:
         msg = f"{name}: unsupported version {data['version']!r}; expected 1"
         raise RegistryError(msg)
-    entries = data.get("codes") or []
+    entries = data.get("codes")
+    if entries is None:
+        entries = []
     if not isinstance(entries, list):
         msg = f"{name}: 'codes' must be a list, not {type(entries).__name__}"
         raise RegistryError(msg)
