@@ -19,10 +19,13 @@ import numpy as np
 import pytest
 import requests
 from opentelemetry.sdk.metrics import MeterProvider
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporters.demo.model import PatientGenerator, ReadmissionModel
 from exporters.drift.baseline import build_reference
-from exporters.drift.reference import Reference
+from exporters.drift.config import load_serve_config
+from exporters.drift.reference import Reference, save_reference
+from exporters.drift.server import DriftServer
 from exporters.drift.sources import PrometheusSource
 from otel_processors.binning import BinLayout
 from otel_processors.histograms import ModelRecorder, serve_recorders
@@ -200,3 +203,69 @@ def test_prometheus_window_recovers_recorded_counts(
     assert ["age_years"] == sorted(window.errors)
     assert "do not match the reference edges" in window.errors["age_years"]
     assert window.score is not None
+
+
+def _scrape(port: int) -> dict[tuple[str, str], float]:
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return {
+        (sample.name, sample.labels.get("feature", "")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_serve_finds_shifted_feature_and_survives_prometheus_stop(
+    binary: Callable[[str], str],
+    tmp_path: Path,
+    prometheus: Callable[[list[str]], PrometheusServer],
+    recorder_endpoint: Callable[[list[ModelRecorder]], str],
+) -> None:
+    """Shifted creatinine is the root cause; values stay, going stale, when
+    Prometheus stops."""
+    reference = demo_reference()
+    save_reference(reference, tmp_path / "readmission.json")
+    assert reference.score is not None
+    recorder = ModelRecorder(
+        "readmission",
+        reference.layouts(),
+        reference.score.layout,
+        meter_provider=MeterProvider(),
+    )
+    server = prometheus([recorder_endpoint([recorder])])
+    config = tmp_path / "drift.yaml"
+    config.write_text(
+        f"defaults:\n  prometheus: {server.url}\n  window: 60s\n"
+        "  timeout: 1s\n  retries: 0\n"
+        "models:\n  - reference: readmission.json\n",
+        encoding="utf-8",
+    )
+    exporter = DriftServer(load_serve_config(config))
+    port = exporter.serve("127.0.0.1", 0)
+    try:
+        server.wait_for_series("healthai_model_feature_value_bucket")
+        record_patients(recorder, 1500, seed=3, shift={"creatinine_mg_dl": 1.5})
+        server.wait_for_scrapes(3)
+
+        report = exporter.evaluate("readmission").report
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        checked = subprocess.run(
+            [binary("promtool"), "check", "metrics"],
+            input=text.encode(),
+            capture_output=True,
+            check=False,
+        )
+        server.stop()
+        time.sleep(1.5)
+        failed = exporter.evaluate("readmission")
+        metrics = _scrape(port)
+    finally:
+        exporter.stop()
+
+    assert report is not None
+    result = report.root_causes[0].feature
+    assert "creatinine_mg_dl" == result
+    assert (0, b"") == (checked.returncode, checked.stdout + checked.stderr)
+    assert failed.report is report
+    assert {"unavailable": 1} == failed.errors
+    assert metrics[("healthai_drift_staleness_seconds", "")] >= 1.5
+    assert metrics[("healthai_drift_statistic", "creatinine_mg_dl")] > 0
