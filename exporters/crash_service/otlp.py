@@ -195,7 +195,7 @@ def _parse_json(data: bytes) -> ExportLogsServiceRequest:
 
 def _hex_ids_to_base64(document: dict[str, Any]) -> None:
     """Rewrite OTLP/JSON hex ids into the base64 the protobuf JSON mapping expects."""
-    for resource_logs in _as_list(document.get("resourceLogs")):
+    for resource_logs in _as_list(_get(document, "resourceLogs")):
         for scope_logs in _as_list(_get(resource_logs, "scopeLogs")):
             for record in _as_list(_get(scope_logs, "logRecords")):
                 if not isinstance(record, dict):
