@@ -1,0 +1,162 @@
+"""Tests for tagging spans and log records with an error code by hand."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import (
+    InMemoryLogRecordExporter,
+    SimpleLogRecordProcessor,
+)
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+    InMemorySpanExporter,
+)
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan
+
+from otel_processors import attributes as attrs
+from otel_processors._guard import failure_counts, reset_failures
+from otel_processors.classifier import Classifier
+from otel_processors.registry import Registry
+from otel_processors.tagging import log_extra, tag_error
+
+
+@pytest.fixture
+def spans() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
+    """A real SDK tracer provider exporting to memory."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider, exporter
+    provider.shutdown()
+
+
+def test_tags_the_current_span(
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """Without ``span=``, the current span gets ``healthai.error.code``."""
+    provider, exporter = spans
+    with provider.get_tracer("test").start_as_current_span("score"):
+        tag_error("HAI-PRED-201")
+
+    result = exporter.get_finished_spans()[0].attributes
+
+    assert result is not None
+    expected = "HAI-PRED-201"
+    assert expected == result[attrs.ERROR_CODE]
+
+
+def test_tags_the_given_span(
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """``span=`` tags that span, not the current one."""
+    provider, exporter = spans
+    tracer = provider.get_tracer("test")
+    target = tracer.start_span("fetch labs")
+    with tracer.start_as_current_span("outer"):
+        tag_error("HAI-SYS-101", span=target)
+    target.end()
+
+    result = {
+        span.name: dict(span.attributes or {}) for span in exporter.get_finished_spans()
+    }
+
+    expected = {"outer": {}, "fetch labs": {attrs.ERROR_CODE: "HAI-SYS-101"}}
+    assert expected == result
+
+
+def test_ended_span_is_left_alone(
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Tagging an ended span does nothing and logs no SDK warning."""
+    provider, exporter = spans
+    span = provider.get_tracer("test").start_span("done")
+    span.end()
+
+    tag_error("HAI-SYS-101", span=span)
+
+    expected: tuple[dict[str, object], list[str]] = ({}, [])
+    assert expected == (
+        dict(exporter.get_finished_spans()[0].attributes or {}),
+        [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING],
+    )
+
+
+def test_unsampled_span_is_a_no_op() -> None:
+    """A non-recording span (not sampled) is not tagged and nothing fails."""
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    reset_failures()
+    with provider.get_tracer("test").start_as_current_span("unsampled") as span:
+        tag_error("HAI-SYS-101")
+
+    result = (span.is_recording(), failure_counts())
+
+    expected = (False, {})
+    assert expected == result
+
+
+class _BrokenSpan(NonRecordingSpan):
+    """A span that claims to record but fails to, standing in for a broken SDK."""
+
+    def is_recording(self) -> bool:
+        return True
+
+    def set_attribute(self, key: str, value: object) -> None:
+        raise RuntimeError("broken span")
+
+
+def test_failure_is_counted_not_raised() -> None:
+    """A failing span does not raise into the caller; the failure is counted."""
+    reset_failures()
+
+    tag_error("HAI-SYS-101", span=_BrokenSpan(INVALID_SPAN_CONTEXT))
+
+    expected = {"taxonomy.tag_error": 1}
+    assert expected == failure_counts()
+
+
+def test_log_extra_becomes_a_log_record_attribute_the_classifier_uses() -> None:
+    """OTel's logging handler turns the extra key into an attribute that wins."""
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    logger = logging.getLogger("tests.tagging")
+    handler = LoggingHandler(logger_provider=provider)
+    logger.addHandler(handler)
+    try:
+        try:
+            raise TimeoutError("lab service slow")
+        except TimeoutError:
+            logger.exception("No labs", extra=log_extra("HAI-DATA-401"))
+    finally:
+        logger.removeHandler(handler)
+        provider.shutdown()
+    record = exporter.get_finished_logs()[0].log_record
+    attributes = dict(record.attributes or {})
+
+    result = Classifier(Registry.builtin()).classify(
+        str(attributes.get(attrs.EXCEPTION_TYPE)),
+        str(attributes.get(attrs.EXCEPTION_MESSAGE)),
+        attributes=attributes,
+    )
+
+    expected = ("TimeoutError", "HAI-DATA-401")
+    assert expected == (attributes[attrs.EXCEPTION_TYPE], result.code.id)
+
+
+def test_log_extra_is_a_fresh_dict() -> None:
+    """Each call returns a new dict the caller may extend."""
+    first = log_extra("HAI-SYS-101")
+    first["other"] = "x"
+
+    result = log_extra("HAI-SYS-101")
+
+    expected = {attrs.ERROR_CODE: "HAI-SYS-101"}
+    assert expected == result
