@@ -16,7 +16,9 @@ groups identically whether the process or the service fingerprinted it.
 
 Everything kept for display (title, sample attributes, body, resource) is
 scrubbed again here: defence in depth against a service whose scrubbing is
-missing or older.
+missing or older. Only the first record of a group is kept for display, so the
+caller says through ``needs_details`` which records need that work; the others
+carry no title or sample at all.
 
 Native frames travel as the attribute ``healthai.crash.native_frames``: a JSON
 list of objects ``{"module": "libdemo.so", "debug_id": "<id>", "offset":
@@ -28,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -86,7 +88,8 @@ class CrashReport:
         fingerprint_version: the fingerprint algorithm's version.
         basis: how the group was found: ``"reported"``, ``"frames"``,
             ``"native"`` or ``"message"``.
-        title: ``type: message``, scrubbed, truncated.
+        title: ``type: message``, scrubbed, truncated; ``None`` when the
+            caller did not need details.
         exception_type: the exception's type.
         service: ``service.name`` of the resource.
         release: ``service.version`` of the resource, if any.
@@ -94,14 +97,14 @@ class CrashReport:
         code: ``healthai.error.code``, if any.
         seen_at: when it happened, in seconds since the epoch.
         repeats: occurrences the record stands for (``healthai.crash.repeats``).
-        sample: the scrubbed event, JSON-ready.
+        sample: the scrubbed event, JSON-ready; ``None`` without details.
     """
 
     group_id: str
     fingerprint: str
     fingerprint_version: int
     basis: str
-    title: str
+    title: str | None
     exception_type: str
     service: str
     release: str | None
@@ -109,7 +112,7 @@ class CrashReport:
     code: str | None
     seen_at: float
     repeats: int
-    sample: dict[str, Any]
+    sample: dict[str, Any] | None
 
 
 def is_exception_record(event: LogEvent) -> bool:
@@ -143,12 +146,21 @@ class CrashGrouper:
         self._symbolicator = symbolicator
         self._title_max_chars = title_max_chars
 
-    def report(self, event: LogEvent, *, now: float) -> CrashReport:
-        """Group and scrub one exception record.
+    def report(
+        self,
+        event: LogEvent,
+        *,
+        now: float,
+        needs_details: Callable[[str], bool] | None = None,
+    ) -> CrashReport:
+        """Group one exception record, with its scrubbed title and sample if needed.
 
         Args:
             event: an exception record (see ``is_exception_record``).
             now: the time to use when the record has no timestamp.
+            needs_details: told the group id, says whether the title and sample
+                are wanted (they are scrubbed, which costs most); always when
+                ``None``.
 
         Returns:
             The report.
@@ -171,13 +183,15 @@ class CrashGrouper:
             attributes, exc_type, message, stacktrace, native
         )
         exc_type = exc_type or derived_type or "Exception"
+        group_id = group_id_for(fingerprint, version)
+        details = needs_details is None or needs_details(group_id)
 
         return CrashReport(
-            group_id=group_id_for(fingerprint, version),
+            group_id=group_id,
             fingerprint=fingerprint,
             fingerprint_version=version,
             basis=basis,
-            title=self._title(exc_type, message),
+            title=self._title(exc_type, message) if details else None,
             exception_type=exc_type,
             service=_text(event.resource.get(attrs.SERVICE_NAME)) or _UNKNOWN_SERVICE,
             release=_text(event.resource.get(attrs.SERVICE_VERSION)) or None,
@@ -185,7 +199,7 @@ class CrashGrouper:
             code=_text(attributes.get(attrs.ERROR_CODE)) or None,
             seen_at=_seconds(event, now),
             repeats=repeats,
-            sample=self._sample(event, native),
+            sample=self._sample(event, native) if details else None,
         )
 
     def _group(

@@ -78,13 +78,24 @@ class CrashIngestor:
         result = IngestResult()
         reports: list[CrashReport] = []
         now = time.time()
+        detailed: set[str] = set()
+
+        # Only a group's first record is kept for display: scrub only that one.
+        def needs_details(group_id: str) -> bool:
+            if group_id in detailed:
+                return False
+            detailed.add(group_id)
+            return not self._store.has_group(group_id)
 
         for index, event in enumerate(iter_log_events(request)):
             if not is_exception_record(event):
                 result.ignored += 1
                 continue
             try:
-                reports.append(self._grouper.report(event, now=now))
+                report = self._grouper.report(
+                    event, now=now, needs_details=needs_details
+                )
+                reports.append(report)
             except InvalidRecordError as exc:
                 self._reject(result, "invalid_record", f"record {index}: {exc}")
             except Exception as exc:  # a scrubber or parser bug must not drop the batch

@@ -277,6 +277,14 @@ class CrashStore:
             rows = self._connection.execute(query, params).fetchall()
             return [self._group(row) for row in rows]
 
+    def has_group(self, group_id: str) -> bool:
+        """Whether a group exists."""
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT 1 FROM crash_groups WHERE group_id = ?", (group_id,)
+            ).fetchone()
+        return row is not None
+
     def get_group(self, group_id: str) -> CrashGroup | None:
         """Return one group, or ``None`` when there is no such group."""
         with self._lock:
@@ -383,7 +391,7 @@ def _upsert(cursor: sqlite3.Cursor, group_id: str, item: _Pending) -> bool:
             report.fingerprint,
             report.fingerprint_version,
             report.basis,
-            report.title,
+            report.title if report.title is not None else report.exception_type,
             report.exception_type,
             item.first_seen,
             item.last_seen,
@@ -391,7 +399,7 @@ def _upsert(cursor: sqlite3.Cursor, group_id: str, item: _Pending) -> bool:
             item.records,
             report.category,
             report.code,
-            json.dumps(report.sample, sort_keys=True),
+            json.dumps(report.sample or {}, sort_keys=True),
         ),
     )
     created = cursor.rowcount == 1
