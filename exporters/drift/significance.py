@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -141,7 +142,7 @@ class NoiseFloorCalibrator:
         self._centres = centres
         self._draws = draws
         self._rng = np.random.default_rng(seed)
-        self._cache: dict[tuple[int, str, int, float], float] = {}
+        self._cache: dict[tuple[int, str, int], _NullFit] = {}
 
         totals = self._reference.sum(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -166,9 +167,49 @@ class NoiseFloorCalibrator:
         Returns:
             One floor per row; 0 for an empty current window.
         """
+        fits = self._fits(statistic, rows, current_sizes)
+        return np.asarray([fit.quantile(alpha) for fit in fits], dtype=np.float64)
+
+    def null_p_values(
+        self,
+        statistic: str,
+        rows: npt.NDArray[np.intp],
+        current_sizes: FloatArray,
+        values: FloatArray,
+    ) -> FloatArray:
+        """Return the probability under the fitted null of a value this large.
+
+        Args:
+            statistic: a distance name from ``STATISTIC_NAMES``.
+            rows: the reference rows (features).
+            current_sizes: the current window size of each of those rows.
+            values: the observed statistic of each row.
+
+        Returns:
+            One p-value per row; NaN values give 1.
+        """
+        fits = self._fits(statistic, rows, current_sizes)
+        scale = np.asarray([fit.scale for fit in fits], dtype=np.float64)
+        dof = np.asarray([fit.dof for fit in fits], dtype=np.float64)
+        largest = np.asarray([fit.sample[-1] for fit in fits], dtype=np.float64)
+        x = values * values if statistic in _SQUARED else np.asarray(values)
+
+        fitted = scale > 0.0
+        p_values = np.where(x <= largest, 1.0, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p_values[fitted] = stats.chi2.sf(x[fitted] / scale[fitted], dof[fitted])
+        result: FloatArray = np.where(np.isfinite(x), p_values, 1.0)
+        return result
+
+    def _fits(
+        self,
+        statistic: str,
+        rows: npt.NDArray[np.intp],
+        current_sizes: FloatArray,
+    ) -> list[_NullFit]:
         buckets = [size_bucket(float(size)) for size in current_sizes]
         keys = [
-            (int(row), statistic, bucket, alpha)
+            (int(row), statistic, bucket)
             for row, bucket in zip(rows, buckets, strict=True)
         ]
         missing = [index for index, key in enumerate(keys) if key not in self._cache]
@@ -177,16 +218,14 @@ class NoiseFloorCalibrator:
                 statistic,
                 np.asarray([rows[i] for i in missing], dtype=np.intp),
                 np.asarray([buckets[i] for i in missing], dtype=np.int64),
-                alpha,
             )
-        return np.asarray([self._cache[key] for key in keys], dtype=np.float64)
+        return [self._cache[key] for key in keys]
 
     def _calibrate(
         self,
         statistic: str,
         rows: npt.NDArray[np.intp],
         buckets: npt.NDArray[np.int64],
-        alpha: float,
     ) -> None:
         _logger.debug(
             "Calibrating %s noise floors for %s features", statistic, rows.size
@@ -195,12 +234,12 @@ class NoiseFloorCalibrator:
         batch = max(1, _MAX_CELLS_PER_BATCH // (self._draws * max(width, 1)))
         for start in range(0, rows.size, batch):
             chunk = rows[start : start + batch]
-            floors = self._simulate(statistic, chunk, buckets[start : start + batch])
-            for row, bucket, floor in zip(
-                chunk, buckets[start : start + batch], floors, strict=True
-            ):
-                self._cache[(int(row), statistic, int(bucket), alpha)] = float(
-                    _upper_quantile(floor, alpha, squared=statistic in _SQUARED)
+            sizes = buckets[start : start + batch]
+            draws = self._simulate(statistic, chunk, sizes)
+            for row, bucket, sample in zip(chunk, sizes, draws, strict=True):
+                key = (int(row), statistic, int(bucket))
+                self._cache[key] = _NullFit.from_draws(
+                    sample, squared=statistic in _SQUARED
                 )
 
     def _simulate(
@@ -233,19 +272,41 @@ class NoiseFloorCalibrator:
         return result
 
 
-def _upper_quantile(values: FloatArray, alpha: float, *, squared: bool) -> float:
-    """Fit a scaled chi-square by moments and return its upper quantile."""
-    sample = values**2 if squared else values
-    empirical = float(np.quantile(sample, 1.0 - alpha))
-    mean = float(sample.mean())
-    variance = float(sample.var(ddof=1))
+@dataclass(frozen=True)
+class _NullFit:
+    """A scaled chi-square ``scale * chi2(dof)`` fitted to simulated null values.
 
-    if mean <= 0.0 or variance <= 0.0:
-        fitted = float(sample.max())
-    else:
-        scale = variance / (2.0 * mean)
-        dof = 2.0 * mean * mean / variance
-        fitted = scale * float(stats.chi2.ppf(1.0 - alpha, dof))
+    ``squared`` distances are fitted on their square. ``sample`` keeps the
+    sorted simulated values (squared when fitted so) for empirical quantiles;
+    ``quantiles`` memoises floors by ``alpha``.
+    """
 
-    floor = max(fitted, empirical)
-    return math.sqrt(floor) if squared else floor
+    scale: float
+    dof: float
+    squared: bool
+    sample: FloatArray
+    quantiles: dict[float, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_draws(cls, values: FloatArray, *, squared: bool) -> _NullFit:
+        sample = np.sort(values**2 if squared else values)
+        mean = float(sample.mean())
+        variance = float(sample.var(ddof=1))
+        if mean <= 0.0 or variance <= 0.0:
+            # A degenerate null (one bin, empty window): no spread to fit.
+            return cls(0.0, 0.0, squared, sample)
+        return cls(
+            variance / (2.0 * mean), 2.0 * mean * mean / variance, squared, sample
+        )
+
+    def quantile(self, alpha: float) -> float:
+        """The larger of the fitted and the empirical ``1 - alpha`` quantile."""
+        if alpha in self.quantiles:
+            return self.quantiles[alpha]
+        empirical = float(np.quantile(self.sample, 1.0 - alpha))
+        fitted = float(self.sample[-1])
+        if self.scale > 0.0:
+            fitted = self.scale * float(stats.chi2.ppf(1.0 - alpha, self.dof))
+        floor = max(fitted, empirical)
+        self.quantiles[alpha] = math.sqrt(floor) if self.squared else floor
+        return self.quantiles[alpha]

@@ -1,0 +1,189 @@
+"""Tests of DriftMonitor: false alarms, detection, bad data and rendering."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from exporters.drift.evaluation import DriftMonitor, Window
+from exporters.drift.levels import DriftPolicy
+from exporters.drift.reference import FeatureReference, Reference
+from exporters.drift.report import Level, render_table, report_to_json
+from otel_processors.binning import BinLayout
+
+_EDGES = np.quantile(
+    np.random.default_rng(0).normal(size=100_000), np.arange(1, 10) / 10
+)
+_NORMAL = BinLayout.numeric(_EDGES.tolist())
+
+
+def _bin(values: np.ndarray) -> np.ndarray:
+    bins = np.searchsorted(_NORMAL.edges, values, side="right")
+    return np.bincount(bins, minlength=_NORMAL.n_bins).astype(float)
+
+
+def _null_model(seed: int) -> tuple[Reference, dict[str, np.ndarray]]:
+    """24 features (18 numeric, 6 categorical with rare levels) and their truth."""
+    rng = np.random.default_rng(seed)
+    features, truth = {}, {}
+    for i in range(24):
+        if i < 18:
+            n_bins = int(rng.integers(6, 16))
+            layout = BinLayout.numeric(np.arange(n_bins - 1, dtype=float).tolist())
+        else:
+            n_bins = 5
+            layout = BinLayout.categorical(["a", "b", "c", "d"])
+        probabilities = rng.dirichlet(np.full(n_bins, 2.0))
+        probabilities[0] = 0.002  # a rare bin, as outliers and odd codes are
+        probabilities /= probabilities.sum()
+        name = f"feature_{i:02d}"
+        truth[name] = probabilities
+        counts = rng.multinomial(200_000, probabilities).astype(float)
+        features[name] = FeatureReference(name, layout, counts)
+    return Reference("readmission", "1", features), truth
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("window_size", [50, 500, 5000, 100_000])
+def test_no_false_alarms_on_windows_drawn_from_the_reference_distribution(
+    window_size: int,
+) -> None:
+    """200 null windows of 24 features: at most 1 % of windows raise any level.
+
+    The reference is itself a 200 000-row sample of the truth the windows come
+    from, so both sides carry sampling noise, as in production.
+    """
+    reference, truth = _null_model(seed=window_size)
+    monitor = DriftMonitor(reference)
+    rng = np.random.default_rng(window_size + 1)
+
+    raised = 0
+    for _ in range(200):
+        window = Window(
+            {
+                name: rng.multinomial(window_size, p).astype(float)
+                for name, p in truth.items()
+            }
+        )
+        report = monitor.evaluate(window)
+        raised += any(d.raw_level > Level.OK for d in report.features.values())
+    result = raised / 200
+
+    assert result <= 0.01
+
+
+def _normal_reference() -> Reference:
+    rng = np.random.default_rng(1)
+    features = {
+        name: FeatureReference(name, _NORMAL, _bin(rng.normal(size=200_000)))
+        for name in ("age", "bmi", "creatinine")
+    }
+    return Reference("readmission", "1", features)
+
+
+def test_a_modest_shift_is_detected_on_large_windows() -> None:
+    """A 0.4 sd mean shift on 100 000 rows warns after two windows; others stay OK."""
+    monitor = DriftMonitor(_normal_reference())
+    rng = np.random.default_rng(2)
+
+    levels = []
+    for _ in range(2):
+        window = Window(
+            {
+                "age": _bin(rng.normal(0.4, 1.0, 100_000)),
+                "bmi": _bin(rng.normal(size=100_000)),
+                "creatinine": _bin(rng.normal(size=100_000)),
+            }
+        )
+        report = monitor.evaluate(window)
+        levels.append({name: d.level for name, d in report.features.items()})
+    result = levels[-1]
+
+    expected = {"age": Level.WARNING, "bmi": Level.OK, "creatinine": Level.OK}
+    assert expected == result
+
+
+def test_the_same_shift_on_fifty_rows_stays_under_the_noise_floor() -> None:
+    """On 50 rows the noise floor, not the 0.1 floor, sets the threshold."""
+    monitor = DriftMonitor(_normal_reference())
+    rng = np.random.default_rng(3)
+
+    report = monitor.evaluate(Window({"age": _bin(rng.normal(0.4, 1.0, 50))}))
+    age = report.features["age"]
+
+    expected = (Level.OK, age.noise_floor)
+    assert expected == (age.raw_level, age.thresholds[Level.WARNING])
+    assert age.noise_floor > 0.1
+
+
+def test_bad_counts_give_an_error_entry_and_not_an_exception() -> None:
+    """Wrong length, NaN and negative counts are reported per feature."""
+    monitor = DriftMonitor(_normal_reference())
+    good = _bin(np.random.default_rng(4).normal(size=1000))
+    with_nan = good.copy()
+    with_nan[3] = np.nan
+    negative = good.copy()
+    negative[0] = -1.0
+
+    report = monitor.evaluate(
+        Window({"age": good[:-1], "bmi": with_nan, "creatinine": negative})
+    )
+    result = {name: d.error for name, d in report.features.items()}
+
+    expected = {
+        "age": "9 counts for 10 reference bins",
+        "bmi": "counts contain NaN or infinite values",
+        "creatinine": "counts contain negative values",
+    }
+    assert expected == result
+
+
+def test_features_absent_from_the_window_are_absent_from_the_report() -> None:
+    """Only features the window holds are reported; unknown ones are ignored."""
+    monitor = DriftMonitor(_normal_reference())
+    counts = _bin(np.random.default_rng(5).normal(size=1000))
+
+    report = monitor.evaluate(Window({"bmi": counts, "height": counts}))
+    result = list(report.features)
+
+    expected = ["bmi"]
+    assert expected == result
+
+
+def test_score_drift_is_measured_like_a_feature() -> None:
+    """A shifted score is flagged with the same statistics as a feature."""
+    rng = np.random.default_rng(6)
+    reference = Reference(
+        "readmission",
+        "1",
+        {},
+        score=FeatureReference("score", _NORMAL, _bin(rng.normal(size=200_000))),
+    )
+    monitor = DriftMonitor(reference, DriftPolicy(raise_after=1, raise_window=1))
+
+    report = monitor.evaluate(Window({}, score=_bin(rng.normal(0.8, 1.0, 20_000))))
+
+    assert report.score is not None
+    result = (report.score.level, report.level)
+    expected = (Level.CRITICAL, Level.CRITICAL)
+    assert expected == result
+
+
+def test_the_report_renders_as_strict_json_and_as_a_table() -> None:
+    """JSON has no NaN and names levels; the table lists features and errors."""
+    monitor = DriftMonitor(_normal_reference())
+    counts = _bin(np.random.default_rng(7).normal(size=1000))
+    report = monitor.evaluate(Window({"age": counts, "bmi": counts[:3]}))
+
+    text = json.dumps(report_to_json(report), allow_nan=False)
+    table = render_table(report)
+
+    result = (
+        json.loads(text)["features"]["age"]["level"],
+        "bmi: 3 counts for 10 reference bins" in table,
+        table.splitlines()[1].split()[:3],
+    )
+    expected = ("OK", True, ["feature", "level", "raw"])
+    assert expected == result
