@@ -17,6 +17,7 @@ NaN) fall in no bin: they are counted apart, as a data-quality signal.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ class BinLayout:
         bounds = (-math.inf, *self.edges, math.inf)
         return tuple(
             f"{'(' if lo == -math.inf else '['}{lo:g}, {hi:g})"
-            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+            for lo, hi in itertools.pairwise(bounds)
         )
 
     def bin_index(self, value: object) -> int | None:
@@ -111,7 +112,7 @@ def _check_edges(edges: tuple[float, ...]) -> None:
     if not all(math.isfinite(e) for e in edges):
         msg = f"edges must be finite, got {list(edges)}"
         raise ValueError(msg)
-    if any(b <= a for a, b in zip(edges[:-1], edges[1:], strict=True)):
+    if any(b <= a for a, b in itertools.pairwise(edges)):
         msg = f"edges must be strictly increasing, got {list(edges)}"
         raise ValueError(msg)
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from opentelemetry.instrumentation.distro import BaseDistro
+from opentelemetry.instrumentation.distro import (  # type: ignore[attr-defined]  # the module opts out of type checking
+    BaseDistro,
+)
 
 __all__ = ["HealthAIDistro"]
 

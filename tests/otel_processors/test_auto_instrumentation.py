@@ -1,0 +1,152 @@
+"""End to end: a service under opentelemetry-instrument, exporting OTLP to loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.otlp_receiver import OTLPReceiver, Received, attributes_of, iter_strings
+
+SAMPLE_SERVICE = Path(__file__).with_name("sample_service.py")
+PLANTED = (
+    "John Smith",
+    "123-45-6789",
+    "00451234",
+    "jane.doe@example.org",
+    "555-0123",
+)
+
+
+def _run_sample_service(received_from: OTLPReceiver, **extra_env: str) -> None:
+    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OTEL_", "HEALTHAI_"))
+    }
+    env.update(
+        OTEL_EXPORTER_OTLP_ENDPOINT=received_from.endpoint,
+        OTEL_SERVICE_NAME="readmission-risk",
+        OTEL_METRIC_EXPORT_INTERVAL="200",
+        PYTHONPATH=str(SAMPLE_SERVICE.parents[2]),
+        **extra_env,
+    )
+    completed = subprocess.run(
+        [str(instrument), sys.executable, str(SAMPLE_SERVICE)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+
+
+def _wait_for(received: Received, *, spans: int, logs: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if len(received.spans()) >= spans and len(received.log_records()) >= logs:
+            return
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def received(tmp_path_factory: pytest.TempPathFactory) -> Received:
+    """What the sample service exported, run once for the module's tests."""
+    crash_dir = tmp_path_factory.mktemp("crashes")
+    with OTLPReceiver() as receiver:
+        _run_sample_service(receiver, HEALTHAI_CRASH_DIR=str(crash_dir))
+        _wait_for(receiver.received, spans=5, logs=2)
+    return receiver.received
+
+
+def _spans_by_name(received: Received) -> dict[str, dict[str, object]]:
+    return {span.name: attributes_of(span) for span in received.spans()}
+
+
+def test_error_span_from_taxonomy_exception_carries_its_code(
+    received: Received,
+) -> None:
+    """A FeatureExtractionError raised in a span is classified by its own code."""
+    spans = _spans_by_name(received)
+
+    result = spans["extract_features"]
+
+    assert "PREDICTION_ERROR" == result["healthai.error.category"]
+    assert "FEATURE_EXTRACTION" == result["healthai.error.subcategory"]
+    assert "HAI-PRED-101" == result["healthai.error.code"]
+    assert "HAI-PRED-101" == result["error.type"]
+    assert result["healthai.error.remediation"]
+
+
+def test_builtin_exception_is_classified_by_the_catalogue(received: Received) -> None:
+    """A MemoryError logged with exc_info is classified as resource exhaustion."""
+    records = [attributes_of(r) for r in received.log_records()]
+    memory = [r for r in records if r.get("exception.type") == "MemoryError"]
+
+    result = memory[0]["healthai.error.subcategory"]
+
+    assert "RESOURCE_EXHAUSTION" == result
+
+
+def test_explicit_tag_wins(received: Received) -> None:
+    """A span tagged by hand keeps the tagged code."""
+    spans = _spans_by_name(received)
+
+    result = spans["explicit"]["healthai.error.code"]
+
+    assert "HAI-SYS-101" == result
+
+
+def test_unmatched_error_gets_a_fallback_not_dropped(received: Received) -> None:
+    """An exception no rule knows still gets a code, marked as a fallback."""
+    spans = _spans_by_name(received)
+
+    result = spans["unknown_failure"]
+
+    assert result["healthai.error.fallback"] is True
+    assert result["healthai.error.code"]
+
+
+def test_healthy_span_is_not_classified(received: Received) -> None:
+    """A span without error carries no taxonomy attributes."""
+    spans = _spans_by_name(received)
+
+    result = {k for k in spans["healthy_request"] if k.startswith("healthai.error")}
+
+    assert set() == result
+
+
+def test_log_record_carries_qualified_type_and_taxonomy(received: Received) -> None:
+    """Logged exceptions carry the module-qualified type and the classification."""
+    records = [attributes_of(r) for r in received.log_records()]
+    feature = [r for r in records if str(r.get("exception.type", "")).endswith("Error")]
+
+    result = {(r["exception.type"], r.get("healthai.error.code")) for r in feature}
+
+    assert ("otel_processors.exceptions.FeatureExtractionError", "HAI-PRED-101") in (
+        result
+    )
+
+
+def test_no_planted_identifier_leaves_the_process(received: Received) -> None:
+    """No planted identifier appears anywhere in the exported bytes."""
+    raw = received.all_raw()
+    decoded = "\n".join(iter_strings(received))
+
+    result = [p for p in PLANTED if p.encode() in raw or p in decoded]
+
+    assert [] == result
+    assert "[REDACTED:SSN]" in decoded
+
+
+def test_classified_errors_are_counted_as_a_metric(received: Received) -> None:
+    """The classified-error counter reaches the metrics endpoint."""
+    result = received.metric_names()
+
+    assert "healthai.errors.classified" in result
