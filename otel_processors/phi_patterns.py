@@ -31,6 +31,7 @@ __all__ = [
     "PhiPattern",
     "luhn_valid",
     "npi_valid",
+    "skeleton",
 ]
 
 
@@ -44,7 +45,11 @@ class PhiPattern:
             there is no such group) is what gets replaced.
         gate: lower-case literals, one of which must occur in the lower-cased
             text for the pattern to be tried at all (a cheap filter for clean
-            text); empty tries always.
+            text); empty tries always. A literal with upper-case letters
+            is looked for in the text as it is.
+        shape: literals or patterns, one of which must occur in the text's
+            skeleton (see ``skeleton``), the filter for identifiers found by
+            their shape; empty tries always.
         validate: a check on the ``v`` text; when it returns False the match
             is left as it is (e.g. a Luhn-invalid digit run).
     """
@@ -52,6 +57,7 @@ class PhiPattern:
     kind: str
     regex: re.Pattern[str]
     gate: tuple[str, ...] = ()
+    shape: tuple[bytes | re.Pattern[bytes], ...] = ()
     validate: Callable[[str], bool] | None = None
 
 
@@ -165,9 +171,39 @@ def _pattern(
     regex: str,
     *,
     gate: tuple[str, ...] = (),
+    shape: tuple[bytes | str, ...] = (),
     validate: Callable[[str], bool] | None = None,
 ) -> PhiPattern:
-    return PhiPattern(kind, re.compile(regex), gate, validate)
+    # Shape-gated patterns match ASCII digits only, so that the skeleton (which
+    # maps ASCII digits) filters them exactly.
+    flags = re.ASCII if shape else 0
+    shapes = tuple(
+        re.compile(item.encode("ascii")) if isinstance(item, str) else item
+        for item in shape
+    )
+    return PhiPattern(kind, re.compile(regex, flags), gate, shapes, validate)
+
+
+_SKELETON_TABLE: Final = bytes.maketrans(
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+    b"9" * 10 + b"A" * 26 + b"a" * 26,
+)
+
+
+def skeleton(text: str) -> bytes:
+    """Return the shape of ``text``: ASCII digits as 9, letters as A or a.
+
+    ``"SSN 123-45-6789"`` has the skeleton ``b"AAA 999-99-9999"``. Looking for
+    a literal in it is a fast byte search, far cheaper than running a
+    pattern, so a clean text costs little.
+
+    Args:
+        text: any string (lone surrogates included).
+
+    Returns:
+        The UTF-8 bytes of ``text`` with digits and ASCII letters mapped.
+    """
+    return text.encode("utf-8", "surrogatepass").translate(_SKELETON_TABLE)
 
 
 def _context(words: str) -> str:
@@ -215,7 +251,7 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
         r"[?&;](?i:api[_-]?key|key|token|access[_-]?token|id[_-]?token|"
         r"refresh[_-]?token|auth|sig|signature|secret|client[_-]?secret|"
         r"session(?:[_-]?id)?|sid)=(?P<v>[^&#\s\"'<>]{1,4096})",
-        gate=("=",),
+        gate=("key", "token", "auth", "sig", "secret", "session", "sid"),
     ),
     _pattern(
         "EMAIL",
@@ -226,16 +262,18 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
     # Street addresses: "12 Main St", "400 North Oak Avenue, Apt 5", "PO Box 7".
     _pattern(
         "ADDRESS",
-        r"(?<![\w.-])(?P<v>\d{1,6}[ \t]+(?:(?:[A-Z][a-z]{1,20}|\d{1,3}(?:st|nd|rd|th))"
+        r"(?<![\w.-])(?P<v>\d{1,6}[ \t](?:(?:[A-Z][a-z]{1,20}|\d{1,3}(?:st|nd|rd|th))"
         rf"\.?[ \t]+){{1,4}}{_STREET_SUFFIX}\b\.?"
         r"(?:,?[ \t]+(?:Apt|Apartment|Suite|Ste|Unit|#)\.?[ \t]*[\w-]{1,8})?"
         rf"(?:,[ \t]*[A-Z][a-z]{{1,20}}(?:[ \t]+[A-Z][a-z]{{1,20}}){{0,2}})?"
         rf"(?:,?[ \t]+{_STATES})?(?:[ \t]+\d{{5}}(?:-\d{{4}})?)?)(?![\w-])",
+        shape=(b"9 Aa", b"9\tAa", b"9 9aa", b"9\t9aa"),
     ),
     _pattern(
         "ADDRESS",
         r"(?<![A-Za-z0-9])(?P<v>(?i:p\.?[ \t]?o\.?[ \t]*box)[ \t]+\d{1,8})(?!\d)",
         gate=("box",),
+        shape=(),
     ),
     # ZIP codes after a ZIP word or after "City, ST".
     _pattern(
@@ -247,7 +285,8 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
     ),
     _pattern(
         "ZIP",
-        rf"[A-Za-z],[ \t]*{_STATES}[ \t]+(?P<v>\d{{5}}(?:-\d{{4}})?)(?![\w-])",
+        rf"[A-Za-z],[ \t]?{_STATES}[ \t](?P<v>\d{{5}}(?:-\d{{4}})?)(?![\w-])",
+        shape=(b"AA 99999", b"AA\t99999"),
     ),
     _pattern(
         "DOB",
@@ -295,7 +334,7 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
         + r"\.?"
         + _SEP
         + rf"(?P<v>{_ID_VALUE})",
-        gate=("mrn", "med", "chart", "patient"),
+        gate=("mrn", "medical", "med", "chart", "patient"),
     ),
     _pattern(
         "ACCOUNT",
@@ -345,8 +384,10 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
             "insured",
             "guarantor",
             "resident",
-            "kin",
-            "contact",
+            "of kin",
+            "of_kin",
+            "of-kin",
+            "emergency",
         ),
     ),
     _pattern(
@@ -359,19 +400,25 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
         "NAME",
         r"(?<![A-Za-z0-9])(?:Mr|Mrs|Ms|Mx|Dr|Miss|Prof)\.?[ \t]+"
         + rf"(?P<v>{_NOT_NAMES}{_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)(?![\w'’-])",
-        gate=("mr", "ms", "mx", "dr", "miss", "prof"),
+        gate=("Mr", "Ms", "Mx", "Dr", "Miss", "Prof"),
     ),
     # Identifiers recognised by their shape alone.
     _pattern(
-        "SSN", rf"{_NUM_START}(?P<v>\d{{3}}-\d{{2}}-\d{{4}}){_NUM_END}", gate=("-",)
+        "SSN",
+        rf"{_NUM_START}(?P<v>\d{{3}}-\d{{2}}-\d{{4}}){_NUM_END}",
+        shape=(b"999-99-9999",),
     ),
     _pattern(
         "MEDICARE",
         rf"(?<![A-Za-z0-9-])(?P<v>{_MBI})(?![A-Za-z0-9-])",
+        shape=(b"AA99",),
     ),
     _pattern(
         "CARD",
-        rf"{_NUM_START}(?P<v>[2-6]\d{{3}}(?:[ -]?\d){{9,15}}){_NUM_END}",
+        rf"{_NUM_START}(?P<v>[2-6]\d{{3}}(?:\d{{9,15}}"
+        r"|(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,4}(?:(?P=s1)\d{1,3})?"
+        rf"|(?P<s2>[ -])\d{{6}}(?P=s2)\d{{4,5}})){_NUM_END}",
+        shape=(r"9999(?:999999999|[ -]9999)",),
         validate=_card_valid,
     ),
     _pattern(
@@ -380,26 +427,32 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
         r"(?:\([2-9]\d\d\)[ \t]?\d{3}[ \t.-]\d{4}"
         r"|[2-9]\d\d-\d{3}-\d{4}"
         r"|[2-9]\d\d\.\d{3}\.\d{4}))" + _NUM_END,
+        shape=(b"999-999-9999", b"999.999.9999", b"(999)"),
     ),
     _pattern(
         "PHONE",
         r"(?<![\w.:/-])(?P<v>\+1[ \t.-]?\(?[2-9]\d\d\)?[ \t.-]?\d{3}[ \t.-]?\d{4})"
         + _NUM_END,
         gate=("+1",),
+        shape=(b"+9",),
     ),
-    _pattern("ZIP", rf"{_NUM_START}(?P<v>\d{{5}}-\d{{4}}){_NUM_END}", gate=("-",)),
+    _pattern(
+        "ZIP",
+        rf"{_NUM_START}(?P<v>\d{{5}}-\d{{4}}){_NUM_END}",
+        shape=(b"99999-9999",),
+    ),
     _pattern(
         "IP",
         r"(?<![\w.])(?P<v>(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
         r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))(?![\w]|\.\d)",
         validate=_public_ip,
-        gate=(".",),
+        shape=(r"9\.9{1,3}\.9{1,3}\.9",),
     ),
     _pattern(
         "IP",
         r"(?<![\w:.])(?P<v>(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4})(?![\w:])",
         validate=_public_ip,
-        gate=(":",),
+        shape=(r":[9aA]{1,4}:[9aA]{1,4}:[9aA]{1,4}:[9aA]{1,4}:[9aA]{1,4}:[9aA]{1,4}:",),
     ),
     _pattern(
         "IP",
@@ -407,6 +460,7 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
         r"(?:[0-9A-Fa-f]{1,4}:){0,6}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?"
         r"(?:%[\w.-]{1,16})?)(?![\w:])",
         gate=("::",),
+        shape=(b"::",),
         validate=_public_ip,
     ),
 )
@@ -515,7 +569,7 @@ BUILTIN_REDACT_KEYS: Final[dict[str, str]] = {
     ),
     **dict.fromkeys(("npi",), "NPI"),
     **dict.fromkeys(("mbi", "hicn", "medicare_id", "medicare_number"), "MEDICARE"),
-    **dict.fromkeys(("card_number", "credit_card", "pan", "cc_number"), "CARD"),
+    **dict.fromkeys(("card_number", "credit_card", "cc_number"), "CARD"),
 }
 """Keys redacted whole; ``KEY_SUFFIXES`` also catch ``db_password`` etc."""
 

@@ -38,6 +38,7 @@ from otel_processors.phi_patterns import (
     CATALOGUE,
     KEY_SUFFIXES,
     PhiPattern,
+    skeleton,
 )
 
 __all__ = ["PATTERNS_ENV", "Scrubber", "marker"]
@@ -50,6 +51,9 @@ PATTERNS_ENV: Final = "HEALTHAI_SCRUB_PATTERNS"
 # Replacing can bring two fragments together into a new match; a few passes
 # reach the fixed point that makes scrubbing idempotent.
 _MAX_PASSES: Final = 3
+# Long texts are gated in blocks of about this many characters (whole lines).
+_BLOCK_CHARS: Final = 1024
+_SPLIT_ABOVE_CHARS: Final = 2048
 _MAX_DEPTH: Final = 32
 _KEY_CACHE_SIZE: Final = 4096
 _KIND_RE: Final = re.compile(r"[A-Z][A-Z0-9_]{0,31}")
@@ -135,12 +139,14 @@ class Scrubber:
         ]
         redact_keys = list(redact_keys)
         self._key_pattern = self._text_key_pattern(redact_keys)
-        self._patterns: tuple[PhiPattern, ...] = (
-            *self._patterns_before_keys(),
-            self._key_pattern,
-            *self._patterns_after_keys(),
-            *user_patterns,
+        self._builtin = _GatedPatterns(
+            (
+                *self._patterns_before_keys(),
+                self._key_pattern,
+                *self._patterns_after_keys(),
+            )
         )
+        self._user = _GatedPatterns(user_patterns)
 
         user_allow = [key.lower() for key in allow_keys]
         self._user_redact = frozenset(_normalise_key(key) for key in redact_keys)
@@ -281,33 +287,66 @@ class Scrubber:
             return text
 
         counts: Counter[str] = Counter()
-        for _ in range(_MAX_PASSES):
-            text, replaced = self._one_pass(text, counts)
-            if not replaced:
-                break
+        if len(text) > _SPLIT_ABOVE_CHARS and "\n" in text:
+            text = self._scrub_blocks(text, counts)
+        else:
+            text = self._scrub_unit(text, self._builtin, counts)
+        if self._user:
+            text = self._scrub_unit(text, self._user, counts)
 
         if counts:
             with self._lock:
                 self._counts.update(counts)
         return text
 
-    def _one_pass(self, text: str, counts: Counter[str]) -> tuple[str, bool]:
-        lowered = text.lower()
-        replaced = False
-        for pattern in self._patterns:
-            if pattern.gate and not any(word in lowered for word in pattern.gate):
-                continue
+    def _scrub_blocks(self, text: str, counts: Counter[str]) -> str:
+        """Scrub a long text block by block, line by line where a gate opens.
 
-            callback: Callable[[re.Match[str]], str]
-            if pattern is self._key_pattern:
-                callback = functools.partial(self._key_value_replacement, counts=counts)
-            else:
-                callback = _Replacer(pattern, counts)
-            text, count = pattern.regex.subn(callback, text)
-            if count:
-                replaced = True
-                lowered = text.lower()
-        return text, replaced
+        No built-in pattern crosses a newline, so a block whose gates are all
+        closed is clean as it stands, and a dirty block only costs patterns
+        on the lines that need them.
+        """
+        parts: list[str] = []
+        start, length = 0, len(text)
+        while start < length:
+            end = text.find("\n", start + _BLOCK_CHARS)
+            end = length if end < 0 else end + 1
+            block = text[start:end]
+            start = end
+
+            if not self._builtin.active(block):
+                parts.append(block)
+                continue
+            lines = block.split("\n")
+            parts.append(
+                "\n".join(
+                    self._scrub_unit(line, self._builtin, counts) for line in lines
+                )
+            )
+        return "".join(parts)
+
+    def _scrub_unit(
+        self, text: str, patterns: _GatedPatterns, counts: Counter[str]
+    ) -> str:
+        for _ in range(_MAX_PASSES):
+            active = patterns.active(text)
+            if not active:
+                break
+
+            replaced = False
+            for pattern in active:
+                callback: Callable[[re.Match[str]], str]
+                if pattern is self._key_pattern:
+                    callback = functools.partial(
+                        self._key_value_replacement, counts=counts
+                    )
+                else:
+                    callback = _Replacer(pattern, counts)
+                text, count = pattern.regex.subn(callback, text)
+                replaced = replaced or count > 0
+            if not replaced:
+                break
+        return text
 
     # Values.
 
@@ -422,7 +461,10 @@ class Scrubber:
             r"""(?P<c>(?:,?[ \t]+(?![\w.-]{1,64}[=:])(?:[A-Z][\w'’.-]{0,40}"""
             r"""|\d{1,6}(?![\w.:])|[A-Z]\.)){0,6}))"""
         )
-        return PhiPattern("KEY", regex, ("=", ":"), None)
+        words: set[str] = set()
+        for key in [*builtin, *user]:
+            words |= _gate_words(key)
+        return PhiPattern("KEY", regex, tuple(sorted(words)))
 
     def _key_value_replacement(
         self, match: re.Match[str], *, counts: Counter[str]
@@ -441,6 +483,104 @@ class Scrubber:
         # Names, addresses, dates and numbers may run over several words.
         counts[kind] += 1
         return match.string[start : match.start("u")] + marker(kind)
+
+
+class _GatedPatterns:
+    """Patterns with their gates, to choose cheaply the ones worth running."""
+
+    def __init__(self, patterns: Iterable[PhiPattern]) -> None:
+        self._patterns = tuple(patterns)
+        words = sorted({w for p in self._patterns for w in p.gate})
+        shapes = list(dict.fromkeys(s for p in self._patterns for s in p.shape))
+        bits = {word: 1 << i for i, word in enumerate(words)}
+        # One search finds the gate words; a word found also opens the gates
+        # of the words it contains ("telephone" opens "phone").
+        self._found_bits = {
+            word: sum(bits[inner] for inner in words if inner in word) for word in words
+        }
+        self._lower_re = _alternation([w for w in words if w == w.lower()])
+        self._cased_re = _alternation([w for w in words if w != w.lower()])
+        offset = len(words)
+        self._shapes = [(shape, 1 << (offset + i)) for i, shape in enumerate(shapes)]
+        self._masks = [
+            (
+                pattern,
+                sum(1 << words.index(w) for w in set(pattern.gate)),
+                sum(1 << (offset + shapes.index(s)) for s in set(pattern.shape)),
+            )
+            for pattern in self._patterns
+        ]
+
+    def __bool__(self) -> bool:
+        return bool(self._patterns)
+
+    def active(self, text: str) -> list[PhiPattern]:
+        """Return the patterns whose gates are open for ``text``, in order."""
+        present = 0
+        found_bits = self._found_bits
+        if self._lower_re is not None:
+            for word in set(self._lower_re.findall(text.lower())):
+                present |= found_bits[word]
+        if self._cased_re is not None:
+            for word in set(self._cased_re.findall(text)):
+                present |= found_bits[word]
+        if self._shapes:
+            shape_of_text = skeleton(text)
+            for shape, bit in self._shapes:
+                found = (
+                    shape in shape_of_text
+                    if isinstance(shape, bytes)
+                    else shape.search(shape_of_text) is not None
+                )
+                if found:
+                    present |= bit
+        return [
+            pattern
+            for pattern, gate, shape in self._masks
+            if (not gate or gate & present) and (not shape or shape & present)
+        ]
+
+
+def _gate_words(key: str) -> set[str]:
+    """Literals one of which occurs wherever ``key`` is written in text.
+
+    ``api_key`` may be written apiKey, api-key or "api key": each contains
+    one of ``apik``, ``api_k``, ``api-k``, ``api.k``, ``api k``.
+    """
+    parts = [part for part in re.split(r"[-_. ]+", key.lower()) if part]
+    if len(parts) < 2:
+        return {key.lower()}
+    return {f"{parts[0]}{sep}{parts[1][0]}" for sep in ("", "_", "-", ".", " ")}
+
+
+def _alternation(words: list[str]) -> re.Pattern[str] | None:
+    if not words:
+        return None
+    return re.compile(_trie_regex(sorted(set(words))))
+
+
+def _trie_regex(words: list[str]) -> str:
+    """Return a regex matching any of ``words``, factored by common prefixes.
+
+    A flat alternation of hundreds of words tries every branch at every
+    position; the factored form tries one character per level. Longer words
+    come first at each level, so the longest word found at a position wins.
+    """
+    by_first: dict[str, list[str]] = {}
+    ends_here = False
+    for word in words:
+        if word:
+            by_first.setdefault(word[0], []).append(word[1:])
+        else:
+            ends_here = True
+
+    branches = [
+        re.escape(first) + _trie_regex(rests) for first, rests in by_first.items()
+    ]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    return f"(?:{body})?" if ends_here else body
 
 
 class _KeySet:
