@@ -65,6 +65,7 @@ __all__ = [
     "MatchRule",
     "Registry",
     "attribute_text",
+    "load_file",
 ]
 
 _logger = logging.getLogger(__name__)
