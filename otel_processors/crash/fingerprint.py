@@ -23,14 +23,15 @@ Algorithm, version ``FINGERPRINT_VERSION`` (see docs/crashes.md):
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
+import linecache
 import re
 import sys
 import sysconfig
-import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from types import TracebackType
 from typing import Final
 
 __all__ = [
@@ -140,6 +141,7 @@ def _dotted(relative: str) -> str:
     return ".".join(parts)
 
 
+@lru_cache(maxsize=4096)
 def module_from_filename(filename: str) -> str:
     """Derive a dotted module name from a frame's file name.
 
@@ -174,6 +176,7 @@ def module_from_filename(filename: str) -> str:
     return _dotted(path.rsplit("/", 1)[-1])
 
 
+@lru_cache(maxsize=4096)
 def _is_library_file(filename: str) -> bool:
     if _FROZEN_RE.match(filename):
         return True
@@ -255,19 +258,20 @@ def exception_type_name(exc_type: type[BaseException]) -> str:
 
 
 def _chain_from_exception(exc: BaseException) -> list[ParsedException]:
-    # TracebackException walks the chain exactly as format_exception prints it
-    # (same cycle guard, same __suppress_context__ rule).
-    current: traceback.TracebackException | None = traceback.TracebackException(
-        type(exc), exc, exc.__traceback__
-    )
+    # The chain rule and cycle guard of traceback.TracebackException, walked
+    # directly: building TracebackException objects costs several times more.
     chain: list[ParsedException] = []
-    while current is not None:
-        frames = tuple(
-            _make_frame(summary.filename, summary.name, summary.line, summary.lineno)
-            for summary in current.stack
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(
+            ParsedException(
+                exception_type_name(type(current)),
+                _first_line(_safe_str(current)),
+                _frames_of(current.__traceback__),
+            )
         )
-        type_name = _type_of(current)
-        chain.append(ParsedException(type_name, _first_line(str(current)), frames))
         if current.__cause__ is not None:
             current = current.__cause__
         elif current.__context__ is not None and not current.__suppress_context__:
@@ -278,13 +282,26 @@ def _chain_from_exception(exc: BaseException) -> list[ParsedException]:
     return chain
 
 
-def _type_of(summary: traceback.TracebackException) -> str:
-    # Python 3.13 deprecates exc_type in favour of exc_type_str.
-    printed = getattr(summary, "exc_type_str", None)
-    if isinstance(printed, str):
-        return printed
-    exc_type: type[BaseException] | None = getattr(summary, "exc_type", None)
-    return exception_type_name(exc_type) if exc_type else "<unknown>"
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # mirrors traceback's "<exception str() failed>"
+        return "<exception str() failed>"
+
+
+def _frames_of(tb: TracebackType | None) -> tuple[Frame, ...]:
+    frames = []
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        lineno = tb.tb_lineno
+        line = (
+            linecache.getline(code.co_filename, lineno, tb.tb_frame.f_globals)
+            if lineno is not None
+            else ""
+        )
+        frames.append(_make_frame(code.co_filename, code.co_name, line, lineno))
+        tb = tb.tb_next
+    return tuple(frames)
 
 
 def _first_line(message: str) -> str:
@@ -350,17 +367,27 @@ def _with_policy(
     chain: Sequence[ParsedException], policy: InAppPolicy
 ) -> list[ParsedException]:
     return [
-        dataclasses.replace(
-            parsed,
-            frames=tuple(
-                dataclasses.replace(
-                    frame, in_app=policy.is_in_app(frame.module, frame.filename)
-                )
-                for frame in parsed.frames
-            ),
+        ParsedException(
+            parsed.type,
+            parsed.message,
+            tuple(_marked(frame, policy) for frame in parsed.frames),
         )
         for parsed in chain
     ]
+
+
+def _marked(frame: Frame, policy: InAppPolicy) -> Frame:
+    in_app = policy.is_in_app(frame.module, frame.filename)
+    if in_app == frame.in_app:
+        return frame
+    return Frame(
+        frame.module,
+        frame.function,
+        frame.context_line,
+        frame.filename,
+        frame.lineno,
+        in_app,
+    )
 
 
 def _collapse(frames: Iterable[Frame]) -> Iterator[Frame]:

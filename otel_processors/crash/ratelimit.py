@@ -6,6 +6,8 @@ repeat that finds the bucket empty is suppressed and counted; the count rides
 on the next report of that fingerprint that goes through
 (``healthai.crash.repeats``). The table of buckets is bounded (least recently
 used fingerprints are evicted); counts of evicted buckets are kept as a total.
+A storm of more distinct fingerprints than the table holds would defeat the
+per-fingerprint buckets, so one more bucket, shared by all, bounds the total.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class FingerprintRateLimiter:
     Args:
         per_minute: reports allowed per fingerprint per minute (also the burst).
         max_fingerprints: size of the table; memory is O(max_fingerprints).
+        total_per_minute: reports allowed per minute over all fingerprints
+            (also the burst); default ``10 * per_minute``.
         clock: monotonic time in seconds (injectable for tests).
 
     Raises:
@@ -59,6 +63,7 @@ class FingerprintRateLimiter:
         per_minute: float,
         *,
         max_fingerprints: int = 1024,
+        total_per_minute: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if per_minute <= 0:
@@ -67,8 +72,15 @@ class FingerprintRateLimiter:
         if max_fingerprints <= 0:
             msg = f"max_fingerprints must be positive, got {max_fingerprints!r}"
             raise ValueError(msg)
+        total = total_per_minute if total_per_minute is not None else 10 * per_minute
+        if total <= 0:
+            msg = f"total_per_minute must be positive, got {total_per_minute!r}"
+            raise ValueError(msg)
         self._capacity = float(per_minute)
         self._rate_per_second = per_minute / 60.0
+        self._total_capacity = float(total)
+        self._total_rate_per_second = total / 60.0
+        self._total = _Bucket(self._total_capacity, clock())
         self._max_fingerprints = max_fingerprints
         self._clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
@@ -93,13 +105,20 @@ class FingerprintRateLimiter:
                 bucket.tokens + (now - bucket.updated) * self._rate_per_second,
             )
             bucket.updated = now
+            total = self._total
+            total.tokens = min(
+                self._total_capacity,
+                total.tokens + (now - total.updated) * self._total_rate_per_second,
+            )
+            total.updated = now
 
-            if bucket.tokens < 1.0:
+            if bucket.tokens < 1.0 or total.tokens < 1.0:
                 bucket.suppressed += 1
                 self._suppressed_total += 1
                 return Admission(allowed=False, repeats=bucket.suppressed)
 
             bucket.tokens -= 1.0
+            total.tokens -= 1.0
             repeats, bucket.suppressed = bucket.suppressed, 0
             return Admission(allowed=True, repeats=repeats)
 

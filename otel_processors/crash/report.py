@@ -202,6 +202,8 @@ class CrashReporter:
         flush_timeout_seconds: bound on the flush after a fatal crash.
         max_reports_per_fingerprint_per_minute: rate limit per fingerprint.
         max_fingerprints: size of the rate limiter's table.
+        rate_limiter: use this limiter instead (the two arguments above are
+            then ignored).
 
     Raises:
         ValueError: a numeric argument is out of range.
@@ -219,6 +221,7 @@ class CrashReporter:
         flush_timeout_seconds: float = 2.0,
         max_reports_per_fingerprint_per_minute: float = 10.0,
         max_fingerprints: int = 1024,
+        rate_limiter: FingerprintRateLimiter | None = None,
     ) -> None:
         if flush_timeout_seconds <= 0:
             msg = (
@@ -233,9 +236,12 @@ class CrashReporter:
         self.in_app = in_app or InAppPolicy()
         self.release = release
         self.flush_timeout_seconds = flush_timeout_seconds
-        self._limiter = FingerprintRateLimiter(
-            max_reports_per_fingerprint_per_minute, max_fingerprints=max_fingerprints
-        )
+        if rate_limiter is None:
+            rate_limiter = FingerprintRateLimiter(
+                max_reports_per_fingerprint_per_minute,
+                max_fingerprints=max_fingerprints,
+            )
+        self._limiter = rate_limiter
         self._lock = threading.Lock()
         self._reported: Counter[str] = Counter()
         self._failed = 0

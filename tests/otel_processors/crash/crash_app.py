@@ -1,0 +1,156 @@
+"""A small service that crashes on demand, for the crash capture tests.
+
+Run as ``python crash_app.py SCENARIO``. It sets up a real OpenTelemetry
+LoggerProvider whose records go to a JSON-lines file (``CRASH_APP_OUTPUT``), or
+over OTLP/HTTP to ``CRASH_APP_OTLP_ENDPOINT`` when that is set, installs crash
+reporting on the spool ``CRASH_APP_SPOOL``, then runs the scenario.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import gc
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs.export import (
+    LogRecordExporter,
+    LogRecordExportResult,
+    SimpleLogRecordProcessor,
+)
+from opentelemetry.sdk.resources import Resource
+
+from otel_processors import crash
+
+
+class JsonLinesLogRecordExporter(LogRecordExporter):
+    """Append each record as one JSON line to a file."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        with open(self._path, "a", encoding="utf-8") as handle:
+            for item in batch:
+                record = item.log_record
+                line = {
+                    "severity": record.severity_text,
+                    "event_name": record.event_name,
+                    "body": record.body,
+                    "trace_id": record.trace_id,
+                    "attributes": dict(record.attributes or {}),
+                    "resource": dict(item.resource.attributes),
+                    "pid": os.getpid(),
+                }
+                handle.write(json.dumps(line) + "\n")
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def _scrub(text: str) -> str:
+    return text.replace("MRN-4711", "<mrn>")
+
+
+def setup() -> crash.CrashReporter:
+    endpoint = os.environ.get("CRASH_APP_OTLP_ENDPOINT")
+    exporter: LogRecordExporter
+    if endpoint:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import (
+            OTLPLogExporter,
+        )
+
+        exporter = OTLPLogExporter(endpoint=f"{endpoint}/v1/logs", timeout=1)
+    else:
+        exporter = JsonLinesLogRecordExporter(os.environ["CRASH_APP_OUTPUT"])
+
+    provider = LoggerProvider(
+        resource=Resource.create({"service.name": "crash-app", "service.version": "1"})
+    )
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    return crash.install(
+        logger_provider=provider,
+        scrubber=_scrub,
+        spool_dir=os.environ["CRASH_APP_SPOOL"],
+        in_app_prefixes=["crash_app"],
+        release=os.environ.get("CRASH_APP_RELEASE"),
+        spool_exporter=exporter if endpoint else None,
+    )
+
+
+def fail(value: str) -> None:
+    raise ValueError(f"no record for patient {value}")
+
+
+def crash_now() -> None:
+    ctypes.string_at(0)
+
+
+class Leaky:
+    def __del__(self) -> None:
+        fail("MRN-4711")
+
+
+async def _task_never_awaited() -> None:
+    task = asyncio.get_running_loop().create_task(_failing_task())
+    await asyncio.sleep(0.01)
+    del task
+    gc.collect()
+    await asyncio.sleep(0)
+
+
+async def _failing_task() -> None:
+    fail("MRN-4711")
+
+
+async def _failing_callback() -> None:
+    asyncio.get_running_loop().call_soon(fail, "MRN-4711")
+    await asyncio.sleep(0.01)
+
+
+def main(scenario: str) -> None:
+    if scenario == "main":
+
+        def previous_hook(*args: object) -> None:
+            print("previous excepthook called", file=sys.stderr)
+
+        sys.excepthook = previous_hook
+    setup()
+
+    if scenario == "main":
+        fail("MRN-4711")
+    elif scenario == "thread":
+        worker = threading.Thread(target=fail, args=("MRN-4711",))
+        worker.start()
+        worker.join()
+    elif scenario == "asyncio_task":
+        asyncio.run(_task_never_awaited())
+    elif scenario == "asyncio_callback":
+        asyncio.run(_failing_callback())
+    elif scenario == "unraisable":
+        Leaky()
+        gc.collect()
+    elif scenario == "executor":
+        with crash.ReportingThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(fail, "MRN-4711")
+    elif scenario == "segv":
+        crash_now()
+    elif scenario == "abort":
+        os.abort()
+    elif scenario == "start":
+        time.sleep(float(os.environ.get("CRASH_APP_SLEEP", "0")))
+    crash.uninstall()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,174 @@
+"""Each kind of unhandled exception, raised in a real process, becomes one record."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import (
+    InMemoryLogRecordExporter,
+    SimpleLogRecordProcessor,
+)
+
+from otel_processors import crash
+from otel_processors.crash.hooks import CrashHooks
+
+from .conftest import AppRun
+
+_CRASH_KINDS = [
+    ("main", "main_thread", "FATAL"),
+    ("thread", "thread", "ERROR"),
+    ("asyncio_task", "asyncio_task", "ERROR"),
+    ("asyncio_callback", "asyncio_task", "ERROR"),
+    ("unraisable", "unraisable", "ERROR"),
+    ("executor", "executor", "ERROR"),
+]
+
+
+@pytest.mark.parametrize(("scenario", "kind", "severity"), _CRASH_KINDS)
+def test_unhandled_exception_becomes_one_scrubbed_classified_record(
+    run_app: Callable[..., AppRun], scenario: str, kind: str, severity: str
+) -> None:
+    """An unhandled exception of each kind is emitted once, scrubbed and classified."""
+    run = run_app(scenario)
+
+    result = [
+        (
+            record["severity"],
+            record["event_name"],
+            record["attributes"]["healthai.crash.kind"],
+            record["attributes"]["exception.type"],
+            record["attributes"]["exception.message"],
+            "MRN-4711" in record["attributes"]["exception.stacktrace"],
+            record["attributes"]["healthai.error.subcategory"],
+            record["attributes"]["healthai.crash.fingerprint_version"],
+            len(record["attributes"]["healthai.crash.fingerprint"]),
+        )
+        for record in run.records
+    ]
+    expected = [
+        (
+            severity,
+            "exception",
+            kind,
+            "ValueError",
+            "no record for patient <mrn>",
+            False,
+            "CRASH",
+            1,
+            32,
+        )
+    ]
+    assert expected == result
+
+
+def test_main_thread_crash_still_calls_the_previous_excepthook(
+    run_app: Callable[..., AppRun],
+) -> None:
+    """The excepthook in place before install runs after the crash is reported."""
+    run = run_app("main")
+
+    result = (run.returncode, "previous excepthook called" in run.stderr)
+
+    expected = (1, True)
+
+    assert expected == result
+
+
+def test_release_option_overrides_service_version(
+    run_app: Callable[..., AppRun],
+) -> None:
+    """``release=`` is written as ``service.version`` on the crash record."""
+    run = run_app("thread", env={"CRASH_APP_RELEASE": "2026.12.1"})
+
+    result = [record["attributes"]["service.version"] for record in run.records]
+
+    expected = ["2026.12.1"]
+
+    assert expected == result
+
+
+@pytest.fixture
+def memory_reporter() -> Iterator[
+    tuple[crash.CrashReporter, InMemoryLogRecordExporter]
+]:
+    """A reporter over an in-memory exporter, hooks not installed."""
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    reporter = crash.CrashReporter(
+        logger_provider=provider,
+        scrubber=lambda text: text,
+        classifier=lambda kind: {"healthai.error.subcategory": "CRASH"},
+    )
+    yield reporter, exporter
+    provider.shutdown()
+
+
+def test_thread_hook_chains_the_previous_threading_excepthook(
+    memory_reporter: tuple[crash.CrashReporter, InMemoryLogRecordExporter],
+) -> None:
+    """The threading.excepthook in place before install is still called."""
+    reporter, exporter = memory_reporter
+    seen: list[str] = []
+    original = threading.excepthook
+    threading.excepthook = lambda args: seen.append(type(args.exc_value).__name__)
+    hooks = CrashHooks(reporter)
+    hooks.install()
+    try:
+        worker = threading.Thread(target=lambda: 1 / 0)
+        worker.start()
+        worker.join()
+    finally:
+        hooks.uninstall()
+        restored = threading.excepthook
+        threading.excepthook = original
+
+    result = (seen, len(exporter.get_finished_logs()), restored is not original)
+
+    expected = (["ZeroDivisionError"], 1, True)
+
+    assert expected == result
+
+
+def test_interactive_shell_keeps_its_excepthook(
+    memory_reporter: tuple[crash.CrashReporter, InMemoryLogRecordExporter],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``sys.ps1`` set, sys.excepthook is not replaced."""
+    reporter, _ = memory_reporter
+    import sys
+
+    monkeypatch.setattr(sys, "ps1", ">>> ", raising=False)
+    before = sys.excepthook
+    hooks = CrashHooks(reporter)
+    hooks.install()
+    during = sys.excepthook
+    hooks.uninstall()
+
+    result = during is before
+
+    assert result is True
+
+
+def test_uninstall_restores_every_hook(
+    memory_reporter: tuple[crash.CrashReporter, InMemoryLogRecordExporter],
+) -> None:
+    """After uninstall, the three interpreter hooks are the ones from before."""
+    import sys
+
+    reporter, _ = memory_reporter
+    before = (sys.excepthook, threading.excepthook, sys.unraisablehook)
+    hooks = CrashHooks(reporter)
+    hooks.install()
+    during = (sys.excepthook, threading.excepthook, sys.unraisablehook)
+    hooks.uninstall()
+
+    after = (sys.excepthook, threading.excepthook, sys.unraisablehook)
+
+    result = (after, [a is not b for a, b in zip(before, during, strict=True)])
+
+    expected = (before, [True, True, True])
+    assert expected == result

@@ -1,0 +1,121 @@
+"""The crash record: trace context, span event, scrubbing, classification."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import (
+    InMemoryLogRecordExporter,
+    SimpleLogRecordProcessor,
+)
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+    InMemorySpanExporter,
+)
+
+from otel_processors.crash import CrashReporter
+from otel_processors.crash.report import default_crash_classification
+
+
+def _providers() -> tuple[
+    LoggerProvider, InMemoryLogRecordExporter, TracerProvider, InMemorySpanExporter
+]:
+    log_exporter = InMemoryLogRecordExporter()
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
+    span_exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+    return logger_provider, log_exporter, tracer_provider, span_exporter
+
+
+def _raised(message: str) -> BaseException:
+    try:
+        raise LookupError(message)
+    except LookupError as exc:
+        return exc
+
+
+def test_crash_in_a_span_carries_its_trace_and_a_scrubbed_span_event() -> None:
+    """The record has the active span's trace id; the span event is scrubbed."""
+    logger_provider, log_exporter, tracer_provider, span_exporter = _providers()
+    reporter = CrashReporter(
+        logger_provider=logger_provider,
+        tracer_provider=tracer_provider,
+        scrubber=lambda text: text.replace("MRN-4711", "<mrn>"),
+        classifier=lambda kind: {"healthai.error.code": "TEST-CRASH"},
+    )
+    tracer = tracer_provider.get_tracer("test")
+    with tracer.start_as_current_span("score") as span:
+        trace_id = span.get_span_context().trace_id
+        reporter.report(_raised("patient MRN-4711"), kind="executor")
+
+    record = log_exporter.get_finished_logs()[0].log_record
+    event = span_exporter.get_finished_spans()[0].events[0]
+    result = (
+        record.trace_id == trace_id,
+        record.attributes["healthai.error.code"],
+        event.name,
+        event.attributes["exception.message"],
+        "MRN-4711" in event.attributes["exception.stacktrace"],
+        event.attributes["exception.escaped"],
+    )
+
+    expected = (True, "TEST-CRASH", "exception", "patient <mrn>", False, "True")
+    assert expected == result
+
+
+def test_manual_fatal_report_is_fatal_and_flushed() -> None:
+    """``report(..., fatal=True)`` emits FATAL and flushes within the bound."""
+    logger_provider, log_exporter, tracer_provider, _ = _providers()
+    reporter = CrashReporter(
+        logger_provider=logger_provider,
+        tracer_provider=tracer_provider,
+        scrubber=lambda text: text,
+        classifier=lambda kind: {},
+        flush_timeout_seconds=0.5,
+    )
+
+    emitted = reporter.report(_raised("x"), kind="main_thread", fatal=True)
+
+    result = (
+        emitted,
+        [r.log_record.severity_text for r in log_exporter.get_finished_logs()],
+    )
+    expected = (True, ["FATAL"])
+    assert expected == result
+
+
+def test_failing_scrubber_never_raises_into_the_host() -> None:
+    """A scrubber that raises makes report() return False and count a failure."""
+    logger_provider, _, _, _ = _providers()
+
+    def broken(text: str) -> str:
+        raise RuntimeError("scrubber down")
+
+    reporter = CrashReporter(
+        logger_provider=logger_provider, scrubber=broken, classifier=lambda kind: {}
+    )
+
+    emitted = reporter.report(_raised("x"), kind="thread")
+
+    result = (emitted, reporter.stats().failed)
+    expected = (False, 1)
+    assert expected == result
+
+
+def test_default_classification_uses_the_builtin_crash_codes() -> None:
+    """Exceptions and fatal signals get the registry's SYSTEM_ERROR / CRASH codes."""
+    exception_attributes = default_crash_classification("thread")
+    signal_attributes = default_crash_classification("signal")
+
+    result = [
+        (
+            attributes["healthai.error.category"],
+            attributes["healthai.error.subcategory"],
+        )
+        for attributes in (exception_attributes, signal_attributes)
+    ]
+
+    expected = [("SYSTEM_ERROR", "CRASH"), ("SYSTEM_ERROR", "CRASH")]
+    assert expected == result
