@@ -256,6 +256,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         kind = media_type(self.headers.get("Content-Type"))
         try:
             if not self.service.is_authorized(self.headers.get("Authorization")):
+                # Unauthenticated bodies are not read; the connection cannot be reused.
+                self.close_connection = True
                 raise PayloadError("unauthorized", 401, "missing or wrong bearer token")
             raw = self._read_body(settings.max_body_bytes)
             data = decode_body(

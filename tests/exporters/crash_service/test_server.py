@@ -5,10 +5,13 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from google.rpc.status_pb2 import Status
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -240,7 +243,7 @@ BAD_REQUESTS: list[tuple[str, dict[str, str], bytes, int, str]] = [
     (
         "wrong-token",
         {"Content-Type": "application/x-protobuf", "Authorization": "Bearer nope"},
-        b"",
+        logs_request([log_record(exception_attributes())]).SerializeToString(),
         401,
         "unauthorized",
     ),
@@ -275,6 +278,26 @@ def test_bad_payload_gets_4xx_counted_and_service_keeps_serving(
         len(service.store.list_groups()),
     )
     assert expected == result
+
+
+def test_undecodable_protobuf_is_answered_with_a_status_message(
+    start_service: StartService,
+) -> None:
+    """A 400 carries a google.rpc.Status in protobuf saying what was wrong."""
+    _, url = start_service()
+
+    response = requests.post(
+        f"{url}/v1/logs", data=b"\xff\xff", headers=PROTOBUF, timeout=5
+    )
+    status = Status.FromString(response.content)
+
+    expected = (400, "application/x-protobuf", 3)
+    assert expected == (
+        response.status_code,
+        response.headers["Content-Type"],
+        status.code,
+    )
+    assert "not a valid protobuf" in status.message
 
 
 def test_gzip_body_is_inflated(start_service: StartService) -> None:
@@ -475,3 +498,76 @@ def test_no_auth_service_accepts_requests_without_token(
 
     expected = (200, 1)
     assert expected == (response.status_code, len(service.store.list_groups()))
+
+
+SYMBOLS = """\
+MODULE Linux x86_64 0123456789ABCDEF0123456789ABCDEF0 libdemo.so
+FILE 0 /src/demo/predict.c
+FUNC 1000 40 0 predict_risk
+1000 40 12 0
+"""
+
+
+def test_native_frames_are_symbolicated_by_the_service(
+    start_service: StartService, tmp_path: Path
+) -> None:
+    """With a symbol store configured, stored samples carry resolved native frames."""
+    module_dir = (
+        tmp_path / "symbols" / "libdemo.so" / "0123456789ABCDEF0123456789ABCDEF0"
+    )
+    module_dir.mkdir(parents=True)
+    (module_dir / "libdemo.so.sym").write_text(SYMBOLS, encoding="ascii")
+    service, url = start_service(symbol_sources=(str(tmp_path / "symbols"),))
+    frames = [
+        {
+            "module": "libdemo.so",
+            "debug_id": "0123456789ABCDEF0123456789ABCDEF0",
+            "offset": 4100,
+        },
+        {
+            "module": "libgone.so",
+            "debug_id": "0123456789ABCDEF0123456789ABCDEF0",
+            "offset": 16,
+        },
+    ]
+    attributes = {
+        "exception.type": "SIGSEGV",
+        "healthai.crash.native_frames": json.dumps(frames),
+    }
+
+    post = requests.post(
+        f"{url}/v1/logs",
+        data=logs_request([log_record(attributes)]).SerializeToString(),
+        headers=PROTOBUF,
+        timeout=5,
+    )
+    group = service.store.list_groups()[0]
+
+    expected = [("predict_risk", 12), (None, None)]
+    result = [(f["function"], f["line"]) for f in group.sample["native_frames"]]
+    assert post.status_code == 200
+    assert expected == result
+    assert group.basis == "native"
+
+
+def test_concurrent_clients_lose_no_record(start_service: StartService) -> None:
+    """Requests from several threads at once are all counted exactly."""
+    service, url = start_service()
+    body = logs_request(
+        [log_record(exception_attributes()) for _ in range(10)]
+    ).SerializeToString()
+
+    def send(_: int) -> int:
+        with requests.Session() as session:
+            return sum(
+                session.post(
+                    f"{url}/v1/logs", data=body, headers=PROTOBUF, timeout=10
+                ).status_code
+                for _ in range(5)
+            )
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(send, range(6)))
+
+    expected = ([200 * 5] * 6, [300])
+    assert expected == (statuses, [g.count for g in service.store.list_groups()])
