@@ -20,6 +20,8 @@ __all__ = ["build_parser", "main"]
 # Order is the order shown by --help.
 _COMMAND_MODULES = ("demo", "taxonomy", "scrub", "crash", "crash_service", "drift")
 
+_PROJECT_LOGGERS = ("exporters", "otel_processors")
+
 _DESCRIPTION = """\
 Observability for machine-learning services in healthcare: an error taxonomy on
 every span and log record, patient data scrubbed before export, crash reports
@@ -50,10 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    _configure_logging(verbose=args.verbose)
 
     func: Callable[[argparse.Namespace], int] = args.func
     try:
@@ -63,6 +62,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _configure_logging(*, verbose: bool) -> None:
+    # Only this project's loggers print to the terminal: the root logger is left
+    # to the services the demo instruments, whose records go to OpenTelemetry.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    for name in _PROJECT_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 if __name__ == "__main__":

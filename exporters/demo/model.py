@@ -92,7 +92,7 @@ class PatientGenerator:
         self._rng = np.random.default_rng(self.seed)
 
     def columns(self, n: int) -> dict[str, np.ndarray]:
-        """Return ``n`` discharges as columns (numeric as float64, categorical as str)."""
+        """Return ``n`` discharges as columns: numeric float64, categorical str."""
         rng = self._rng
         columns: dict[str, np.ndarray] = {
             "age_years": np.clip(rng.normal(64, 14, n), 18, 104),

@@ -1,0 +1,70 @@
+"""Tests for the demo: it runs by itself and exports scrubbed, classified telemetry."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from exporters.demo.service import Patient
+from tests.otlp_receiver import OTLPReceiver, attributes_of
+
+REPOSITORY = Path(__file__).parents[2]
+
+
+def _run_demo(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exporters.cli", "demo", *args],
+        env={**os.environ, "PYTHONPATH": str(REPOSITORY), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=REPOSITORY,
+    )
+
+
+def test_demo_exports_every_category_over_otlp_without_patient_data() -> None:
+    """With an OTLP endpoint set, every category arrives and no identifier does."""
+    with OTLPReceiver() as receiver:
+        completed = _run_demo(
+            "--requests", "240", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint
+        )
+    received = receiver.received
+    categories = {
+        attributes_of(record).get("healthai.error.category")
+        for record in received.log_records()
+    }
+    identifiers = [
+        value
+        for index in range(240)
+        for value in (
+            Patient.synthetic(index).ssn,
+            Patient.synthetic(index).email,
+            Patient.synthetic(index).name,
+        )
+    ]
+
+    result = [i for i in identifiers if i.encode() in received.all_raw()]
+
+    assert 0 == completed.returncode, completed.stderr
+    assert [] == result
+    assert {
+        "PREDICTION_ERROR",
+        "DATA_ERROR",
+        "MODEL_ERROR",
+        "SYSTEM_ERROR",
+        "UNCLASSIFIED",
+    } <= categories
+
+
+def test_demo_prints_a_summary_by_category_and_code() -> None:
+    """The demo ends by itself with a summary naming codes."""
+    completed = _run_demo("--requests", "160")
+
+    result = completed.stdout
+
+    assert 0 == completed.returncode, completed.stderr
+    assert "Summary" in result
+    assert "DATA_ERROR / OUT_OF_RANGE / HAI-DATA-301" in result
