@@ -42,9 +42,10 @@ from exporters.drift.report import (
     Level,
     PerformanceReport,
 )
-from exporters.drift.root_cause import rank_root_causes, top_bins
+from exporters.drift.root_cause import rank_root_causes, top_bin_indices
 from exporters.drift.significance import NoiseFloorCalibrator, benjamini_hochberg
 from exporters.drift.statistics import (
+    STATISTIC_NAMES,
     bin_centres,
     compute_statistics,
     pad_rows,
@@ -55,6 +56,9 @@ __all__ = ["DriftMonitor", "Window"]
 _logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
+
+_TOP_BINS = 3
+_LEVELS = tuple(Level)
 
 
 @dataclass(frozen=True)
@@ -326,26 +330,34 @@ class _Group:
         critical = np.maximum([p.critical for p in policies], noise)
         raw = classify(values, warning, critical, significant)
 
+        columns = {key: found.get(key).tolist() for key in STATISTIC_NAMES}
+        terms = np.nan_to_num(found.psi_terms, nan=0.0)
+        tops = top_bin_indices(terms, _TOP_BINS)
+        raw_values = raw.tolist()
         results = {}
         for i, name in enumerate(names):
             thresholds = {
                 Level.WARNING: float(warning[i]),
                 Level.CRITICAL: float(critical[i]),
             }
-            raw_level = Level(int(raw[i]))
+            raw_level = _LEVELS[raw_values[i]]
             level = self._hysteresis[name].update(
                 raw_level, float(values[i]), thresholds
             )
             results[name] = FeatureDrift(
                 name=name,
-                statistics=found.row(i),
+                statistics={key: column[i] for key, column in columns.items()},
                 sample_size=float(found.current_size[i]),
                 missing=float(missing.get(name, 0.0)),
                 level=level,
                 raw_level=raw_level,
                 thresholds=thresholds,
                 noise_floor=float(noise[i]),
-                top_bins=top_bins(found.psi_terms[i], self._labels[rows[i]]),
+                top_bins=tuple(
+                    (self._labels[rows[i]][j], float(terms[i, j]))
+                    for j in tops[i]
+                    if terms[i, j] > 0
+                ),
             )
         return results
 
@@ -378,9 +390,10 @@ def _counts_problem(counts: object, n_bins: int) -> str | None:
         return "counts are not numbers"
     if array.ndim != 1 or array.shape[0] != n_bins:
         return f"{array.size} counts for {n_bins} reference bins"
-    if not np.all(np.isfinite(array)):
+    # One reduction each: a NaN or an infinity makes the sum non-finite.
+    if not math.isfinite(float(array.sum())):
         return "counts contain NaN or infinite values"
-    if np.any(array < 0):
+    if float(array.min()) < 0:
         return "counts contain negative values"
     return None
 

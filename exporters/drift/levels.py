@@ -280,13 +280,13 @@ class Hysteresis:
             The level after hysteresis.
         """
         self._recent.append(raw_level)
-        reached = max(
-            (
-                level
-                for level in (Level.WARNING, Level.CRITICAL)
-                if sum(raw >= level for raw in self._recent) >= self._raise_after
-            ),
-            default=Level.OK,
+        ranked = sorted(self._recent, reverse=True)
+        # The raise_after-th highest raw level is the highest one reached often
+        # enough; fewer windows than that reach nothing yet.
+        reached = (
+            ranked[self._raise_after - 1]
+            if len(ranked) >= self._raise_after
+            else Level.OK
         )
         if reached > self.level:
             self.level = reached

@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from exporters.drift.report import RootCause
 
-__all__ = ["MIN_HISTORY", "rank_root_causes", "top_bins"]
+__all__ = ["MIN_HISTORY", "rank_root_causes", "top_bin_indices", "top_bins"]
 
 MIN_HISTORY = 4
 
@@ -84,8 +84,22 @@ def top_bins(
         ``(label, contribution)`` pairs, largest first, positive ones only.
     """
     values = np.nan_to_num(terms[: len(labels)], nan=0.0)
-    order = np.argsort(-values, kind="stable")[:count]
+    order = top_bin_indices(values[None, :], count)[0]
     return tuple((labels[i], float(values[i])) for i in order if values[i] > 0)
+
+
+def top_bin_indices(terms: npt.NDArray[np.float64], count: int) -> npt.NDArray[np.intp]:
+    """Indices of the ``count`` largest terms of each row, largest first.
+
+    Args:
+        terms: per-bin contributions, ``features x bins``; NaN counts as 0.
+
+    Returns:
+        ``features x min(count, bins)`` indices; ties keep bin order.
+    """
+    values = np.nan_to_num(terms, nan=0.0)
+    order: npt.NDArray[np.intp] = np.argsort(-values, axis=1, kind="stable")
+    return order[:, :count]
 
 
 def _correlation(
