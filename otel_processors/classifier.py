@@ -31,8 +31,9 @@ and the steady state is one dictionary lookup. Otherwise results are cached by
 what the candidates can see: the message when a candidate has a message
 pattern (with ASCII digits folded to ``0`` when no pattern can tell digits
 apart), the attributes the predicates name, and the scope and span name when
-conditions use them. Both caches are bounded and safe to share between
-threads; the cache never changes an answer.
+conditions use them; messages longer than 1 KiB are not cached. Both caches
+are bounded (the oldest entry goes first) and safe to share between threads;
+the cache never changes an answer.
 
 The classifier never raises: any failure while classifying (a hostile
 ``__str__``, a broken mapping) is recorded through ``_guard.record_failure``
@@ -66,6 +67,9 @@ MESSAGE_SEARCH_LIMIT_CHARS: Final = 4096
 """Message patterns see this many leading characters of a message."""
 
 _NO_TYPE_DISTANCE: Final = 1 << 20
+# Longer messages are matched without caching, which bounds the cache's memory
+# (about 4 MiB at the default size) at the price of re-running their patterns.
+_MAX_CACHED_MESSAGE_CHARS: Final = 1024
 _MAX_TYPE_NAME_CHARS: Final = 512
 _DOTTED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _FOLD_DIGITS = str.maketrans("123456789", "000000000")
@@ -383,6 +387,8 @@ class Classifier:
         shape = message
         if message is not None and plan.digit_blind:
             shape = message.translate(_FOLD_DIGITS)
+        if shape is not None and len(shape) > _MAX_CACHED_MESSAGE_CHARS:
+            return _evaluate(plan, message, texts, scope, span_name, self._registry)
         key = (plan.serial, shape, texts, scope, span_name)
         result = self._results.get(key)
         if result is None:
