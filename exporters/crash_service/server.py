@@ -49,6 +49,7 @@ from exporters.crash_service.otlp import (
 from exporters.crash_service.settings import CrashServiceSettings
 from exporters.crash_service.store import STATUSES, CrashStore
 from exporters.symbolication import Symbolicator
+from otel_processors._guard import record_failure
 
 __all__ = ["CrashService"]
 
@@ -110,6 +111,8 @@ class CrashService:
 
         Raises:
             RuntimeError: the service is already running.
+            ConfigurationError: the scrubber's configuration file is invalid.
+            ValueError: a symbol source is neither a folder nor a URL.
             OSError: the address cannot be bound.
             sqlite3.DatabaseError: the store cannot be opened.
         """
@@ -117,30 +120,34 @@ class CrashService:
             msg = "the crash service is already running"
             raise RuntimeError(msg)
 
-        store = CrashStore(self.settings.db_path)
-        metrics = CrashMetrics(
-            store.count_by_status,
-            max_service_labels=self.settings.max_service_labels,
-            registry=self._registry,
-        )
-        if self.settings.symbol_sources:
-            self._symbolicator = Symbolicator(
+        # Everything that can refuse the configuration comes before the store opens.
+        scrubber = self._scrubber if self._scrubber is not None else _default_scrubber()
+        symbolicator = (
+            Symbolicator(
                 self.settings.symbol_sources, cache_dir=self.settings.symbol_cache_dir
             )
+            if self.settings.symbol_sources
+            else None
+        )
         grouper = CrashGrouper(
-            self._scrubber if self._scrubber is not None else _default_scrubber(),
-            symbolicator=self._symbolicator,
+            scrubber,
+            symbolicator=symbolicator,
             title_max_chars=self.settings.title_max_chars,
         )
-        self._store, self.metrics = store, metrics
-        self.ingestor = CrashIngestor(store, grouper, metrics)
 
+        store = CrashStore(self.settings.db_path)
         try:
+            metrics = CrashMetrics(
+                store.count_by_status,
+                max_service_labels=self.settings.max_service_labels,
+                registry=self._registry,
+            )
             server = _Server((self.settings.host, self.settings.port), _Handler)
-        except OSError:
+        except BaseException:
             store.close()
-            self._store = None
             raise
+        self._store, self.metrics, self._symbolicator = store, metrics, symbolicator
+        self.ingestor = CrashIngestor(store, grouper, metrics)
         server.service = self
         self._server = server
         self._thread = threading.Thread(
@@ -153,6 +160,19 @@ class CrashService:
         host, port = server.server_address[:2]
         _logger.info("Crash service listening on %s:%s", host, port)
         return str(host), int(port)
+
+    @property
+    def endpoint(self) -> str:
+        """The service's base URL, e.g. ``http://127.0.0.1:4319``.
+
+        Raises:
+            RuntimeError: the service has not been started.
+        """
+        if self._server is None:
+            msg = "the crash service has not been started"
+            raise RuntimeError(msg)
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
 
     def stop(self) -> None:
         """Stop serving, wait for the thread and close the store."""
@@ -181,10 +201,13 @@ class CrashService:
         token = self.settings.token
         if token is None:
             return True
-        if header is None or not header.startswith("Bearer "):
+        scheme, _, credentials = (header or "").partition(" ")
+        # The scheme is case-insensitive (RFC 7235, section 2.1).
+        if scheme.lower() != "bearer":
             return False
-        given = header[len("Bearer ") :].strip().encode("utf-8")
-        return hmac.compare_digest(given, token.encode("utf-8"))
+        return hmac.compare_digest(
+            credentials.strip().encode("utf-8"), token.encode("utf-8")
+        )
 
 
 def _default_scrubber() -> Scrubbing:
@@ -273,8 +296,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         assert ingestor is not None
         try:
             result = ingestor.ingest(request)
-        except sqlite3.Error:
-            _logger.exception("Crash store write failed; the client will retry")
+        except sqlite3.Error as exc:
+            record_failure("crash_service.store", exc)
             error = PayloadError("processing_error", 503, "crash store unavailable")
             self._count_rejected(error.reason)
             self._send_otlp_error(kind, error, retry_after_seconds=5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -571,3 +572,47 @@ def test_concurrent_clients_lose_no_record(start_service: StartService) -> None:
 
     expected = ([200 * 5] * 6, [300])
     assert expected == (statuses, [g.count for g in service.store.list_groups()])
+
+
+def test_store_failure_answers_503_so_the_exporter_retries(
+    start_service: StartService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A locked store gives a retryable 503 with Retry-After, then recovers."""
+    service, url = start_service()
+    body = logs_request([log_record(exception_attributes())]).SerializeToString()
+
+    def locked(*_: object) -> list[str]:
+        raise sqlite3.OperationalError("database is locked")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(service.store, "record", locked)
+        refused = requests.post(
+            f"{url}/v1/logs", data=body, headers=PROTOBUF, timeout=5
+        )
+    accepted = requests.post(
+        f"{service.endpoint}/v1/logs", data=body, headers=PROTOBUF, timeout=5
+    )
+
+    expected = (503, "5", 200, 1)
+    result = (
+        refused.status_code,
+        refused.headers.get("Retry-After"),
+        accepted.status_code,
+        len(service.store.list_groups()),
+    )
+    assert expected == result
+
+
+def test_bearer_scheme_is_case_insensitive(start_service: StartService) -> None:
+    """``bearer`` and ``Bearer`` are the same scheme; the token itself is exact."""
+    _, url = start_service()
+
+    result = [
+        requests.get(
+            f"{url}/api/groups", headers={"Authorization": value}, timeout=5
+        ).status_code
+        for value in (f"bearer {TOKEN}", f"BEARER {TOKEN}", f"Bearer {TOKEN.upper()}")
+    ]
+
+    expected = [200, 200, 401]
+    assert expected == result
