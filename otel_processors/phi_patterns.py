@@ -132,7 +132,7 @@ _DATE: Final = (
 )
 
 # A capitalised name word: Smith, O'Brien, McDonald, Smith-Jones.
-_NAME_WORD: Final = r"[A-Z][a-z]{0,30}(?:['’-][A-Z]?[a-z]{1,30}|[A-Z][a-z]{1,30})?"
+_NAME_WORD: Final = r"[A-Z][a-z]{0,30}(?:['’-][A-Z]?[a-z]{1,30}|[A-Z][a-z]{1,30}){0,2}"
 # Words that follow "patient" in ordinary log text and are not names.
 _NOT_NAMES: Final = (
     r"(?!(?:A|An|The|Not|No|None|Null|Is|Was|Has|Had|Id|ID|Ids|IDs|Data|Record|"
@@ -373,7 +373,7 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
             r"resident|next[ _-]of[ _-]kin|emergency[ _-]contact"
         )
         + r"(?:[ _-]?(?i:name))?\.?"
-        + r"""["']?[ \t]{1,3}(?:[:=][ \t]{0,3})?["']?"""
+        + r"""["']?(?:[ \t]{0,3}[:=][ \t]{0,3}|[ \t]{1,3})["']?"""
         + rf"(?P<v>{_NAME})(?![\w'’-])",
         gate=(
             "patient",
@@ -393,7 +393,8 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
     _pattern(
         "NAME",
         r"""(?<![A-Za-z0-9._-])name["']?[ \t]{0,3}[:=][ \t]{0,3}["']?"""
-        + rf"(?P<v>{_NAME_WORD}(?:,?[ \t]+{_NAME_WORD}){{1,3}})(?![\w'’-])",
+        + rf"(?P<v>{_NAME_WORD}(?:,?[ \t]+(?:[A-Z]\.(?!\w)|{_NAME_WORD})){{1,3}})"
+        + r"(?![\w'’-])",
         gate=("name",),
     ),
     _pattern(
