@@ -617,6 +617,8 @@ _MESSAGES = st.one_of(
             "code 42",
             "code 43",
             "model.onnx",
+            "a" * 1500 + " out of range",
+            "b" * 1500 + " out of range",
         ]
     ),
 )
