@@ -50,6 +50,7 @@ from exporters.drift.statistics import (
     compute_statistics,
     pad_rows,
 )
+from otel_processors.errors import ConfigurationError
 
 __all__ = ["DriftMonitor", "Window"]
 
@@ -92,6 +93,8 @@ class DriftMonitor:
 
     Raises:
         ValueError: when ``history_windows`` is below 1.
+        ConfigurationError: when the policy levels a categorical feature on
+            the Wasserstein distance.
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class DriftMonitor:
         self._unknown_logged: set[str] = set()
 
         features = list(reference.features.values())
+        _check_statistics_defined(features, self._policy)
         self._features = _Group(
             features,
             [self._policy.for_feature(f.name) for f in features],
@@ -380,6 +384,20 @@ class _Group:
                 statistic, rows[chosen], sizes[chosen], values[chosen]
             )
         return floors, p_values
+
+
+def _check_statistics_defined(
+    features: Sequence[FeatureReference], policy: DriftPolicy
+) -> None:
+    """Refuse a Wasserstein level on a categorical feature: it is never defined."""
+    for feature in features:
+        statistic = policy.for_feature(feature.name).statistic
+        if feature.layout.kind == "categorical" and statistic == "wasserstein":
+            msg = (
+                f"drift policy: features.{feature.name}.statistic={statistic!r}: "
+                "Wasserstein is not defined for a categorical feature"
+            )
+            raise ConfigurationError(msg)
 
 
 def _counts_problem(counts: object, n_bins: int) -> str | None:

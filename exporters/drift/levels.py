@@ -7,8 +7,11 @@ A window raises a feature to a level when three things hold at once:
 2. it is at or above the noise floor, what sampling noise alone would give at
    this window size (``exporters.drift.significance``), so small windows with
    their upward-biased distances stay quiet;
-3. the chi-square p-value survives Benjamini-Hochberg at ``fdr_q`` across the
-   model's features.
+3. its p-value survives Benjamini-Hochberg at ``fdr_q`` across the model's
+   features. The p-value is the larger of the chi-square test's and the
+   tail probability of the statistic under the simulated null: the first is
+   too small on sparse bins and small windows, the second rests on a
+   two-moment fit of the tail; the larger of two valid p-values is valid.
 
 Hysteresis then turns these raw levels into the reported one: a level is
 raised when the raw level reached it in ``raise_after`` of the last

@@ -12,6 +12,7 @@ from exporters.drift.levels import DriftPolicy
 from exporters.drift.reference import FeatureReference, Reference
 from exporters.drift.report import Level, render_table, report_to_json
 from otel_processors.binning import BinLayout
+from otel_processors.errors import ConfigurationError
 
 _EDGES = np.quantile(
     np.random.default_rng(0).normal(size=100_000), np.arange(1, 10) / 10
@@ -187,3 +188,84 @@ def test_the_report_renders_as_strict_json_and_as_a_table() -> None:
     )
     expected = ("OK", True, ["feature", "level", "raw"])
     assert expected == result
+
+
+def _score_layout() -> BinLayout:
+    return BinLayout.numeric(np.linspace(0.1, 0.9, 9).tolist())
+
+
+def _labelled(
+    rng: np.random.Generator, size: int, strength: float
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    layout = _score_layout()
+    scores = 1.0 / (1.0 + np.exp(-rng.normal(0.0, 2.0, size)))
+    truth = 1.0 / (1.0 + np.exp(-strength * np.log(scores / (1.0 - scores))))
+    outcomes = rng.uniform(size=size) < truth
+    bins = np.searchsorted(layout.edges, scores, side="right")
+    by_outcome = {
+        "1": np.bincount(bins[outcomes], minlength=layout.n_bins).astype(float),
+        "0": np.bincount(bins[~outcomes], minlength=layout.n_bins).astype(float),
+    }
+    return np.bincount(bins, minlength=layout.n_bins).astype(float), by_outcome
+
+
+def test_performance_degradation_raises_the_model_level() -> None:
+    """Outcomes decoupled from the score make performance, and the model, CRITICAL."""
+    rng = np.random.default_rng(8)
+    score, by_outcome = _labelled(rng, 100_000, 1.0)
+    reference = Reference(
+        "readmission",
+        "1",
+        {},
+        score=FeatureReference("score", _score_layout(), score),
+        score_by_outcome=by_outcome,
+    )
+    monitor = DriftMonitor(reference)
+    current, current_by_outcome = _labelled(rng, 5000, 0.3)
+
+    report = monitor.evaluate(
+        Window({}, score=current, score_by_outcome=current_by_outcome)
+    )
+
+    assert report.performance is not None
+    result = (report.performance.level, report.score.level if report.score else None)
+    expected = (Level.CRITICAL, Level.OK)
+    assert expected == result
+    assert report.level == Level.CRITICAL
+
+
+def test_score_counts_of_the_wrong_length_skip_performance() -> None:
+    """Outcome counts that do not fit the score layout give no performance."""
+    rng = np.random.default_rng(9)
+    score, by_outcome = _labelled(rng, 10_000, 1.0)
+    reference = Reference(
+        "readmission",
+        "1",
+        {},
+        score=FeatureReference("score", _score_layout(), score),
+        score_by_outcome=by_outcome,
+    )
+    monitor = DriftMonitor(reference)
+
+    report = monitor.evaluate(
+        Window({}, score=score, score_by_outcome={"1": np.ones(3), "0": np.ones(3)})
+    )
+
+    assert report.performance is None
+
+
+def test_wasserstein_levels_on_a_categorical_feature_are_refused() -> None:
+    """Levelling a categorical feature on Wasserstein fails at start."""
+    reference = Reference(
+        "readmission",
+        "1",
+        {
+            "ward": FeatureReference(
+                "ward", BinLayout.categorical(["a", "b"]), np.array([5.0, 3.0, 1.0])
+            )
+        },
+    )
+    policy = DriftPolicy(statistic="wasserstein")
+
+    with pytest.raises(ConfigurationError, match=r"features\.ward\.statistic"):
+        DriftMonitor(reference, policy)
