@@ -223,7 +223,10 @@ class Symbolicator:
                 self._symcaches.move_to_end(key)
                 return self._symcaches[key]
 
-        symcache = self._load(debug_file, module_id)
+        try:
+            symcache = self._load(debug_file, module_id)
+        except _SourceUnavailableError:
+            return None  # not remembered: the server may answer next time
 
         with self._lock:
             self._symcaches[key] = symcache
@@ -234,8 +237,13 @@ class Symbolicator:
 
     def _load(self, debug_file: str, module_id: str) -> Any:
         relative = f"{debug_file}/{module_id}/{_symbol_file_name(debug_file)}"
+        unavailable = False
         for source in self._sources:
-            data = self._fetch(source, relative)
+            try:
+                data = self._fetch(source, relative)
+            except _SourceUnavailableError:
+                unavailable = True
+                continue
             if data is None:
                 continue
             try:
@@ -246,6 +254,8 @@ class Symbolicator:
                 _logger.warning(
                     "Symbol file %s from %s is invalid: %s", relative, source, exc
                 )
+        if unavailable:
+            raise _SourceUnavailableError(relative)
         return None
 
     def _fetch(self, source: str, relative: str) -> bytes | None:
@@ -280,7 +290,11 @@ class Symbolicator:
                 return b"".join(parts)
         except requests.RequestException as exc:
             _logger.warning("Symbol server request %s failed: %s", url, exc)
-            return None
+            raise _SourceUnavailableError(url) from exc
+
+
+class _SourceUnavailableError(Exception):
+    """A symbol server could not be asked; the answer must not be cached."""
 
 
 def _is_url(source: str) -> bool:

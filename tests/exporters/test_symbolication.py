@@ -186,3 +186,36 @@ def test_source_that_is_neither_folder_nor_url_is_refused(tmp_path: Path) -> Non
     """A misspelt source fails at construction."""
     with pytest.raises(ValueError, match="neither a folder nor an HTTP URL"):
         Symbolicator([str(tmp_path / "nope")])
+
+
+def test_unreachable_server_is_retried_on_the_next_lookup(symbol_store: Path) -> None:
+    """An unreachable server gives unknown frames but is not remembered as a miss."""
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0),
+        functools.partial(
+            http.server.SimpleHTTPRequestHandler, directory=str(symbol_store)
+        ),
+    )
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    server.server_close()  # the port is known but nothing listens yet
+    symbolicator = Symbolicator([url], timeout_seconds=2.0)
+    frame = NativeFrame("libdemo.so", DEBUG_ID, 0x1000)
+
+    before = symbolicator.symbolicate([frame])
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/"))),
+        functools.partial(
+            http.server.SimpleHTTPRequestHandler, directory=str(symbol_store)
+        ),
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        after = symbolicator.symbolicate([frame])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+    expected = (None, "predict_risk")
+    assert expected == (before[0].function, after[0].function)
