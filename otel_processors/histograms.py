@@ -42,7 +42,8 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,7 +194,7 @@ class ModelRecorder:
             for outcome in OUTCOMES
         }
         self._invalid_outcomes = 0
-        self._register_instruments(meter_provider or metrics.get_meter_provider())
+        _publish(self, meter_provider or metrics.get_meter_provider())
 
     @classmethod
     def from_reference_file(
@@ -356,65 +357,27 @@ class ModelRecorder:
         else:
             self._by_outcome[label][index] += 1
 
-    def _register_instruments(self, provider: MeterProvider) -> None:
-        meter = provider.get_meter(_INSTRUMENTATION_SCOPE)
-        meter.create_observable_up_down_counter(
-            FEATURE_BUCKET_METRIC,
-            callbacks=[self._observe_feature_buckets],
-            description="Cumulative count of feature values at or below le",
-        )
-        meter.create_observable_counter(
-            FEATURE_CATEGORY_METRIC.removesuffix("_total"),
-            callbacks=[self._observe_categories],
-            description="Count of categorical feature values by category",
-        )
-        meter.create_observable_counter(
-            FEATURE_MISSING_METRIC.removesuffix("_total"),
-            callbacks=[self._observe_missing],
-            description="Count of missing, NaN or unreadable feature values",
-        )
-        if self._score is not None:
-            meter.create_observable_up_down_counter(
-                SCORE_BUCKET_METRIC,
-                callbacks=[self._observe_score_buckets],
-                description="Cumulative count of model scores at or below le",
-            )
-            meter.create_observable_up_down_counter(
-                LABELLED_SCORE_BUCKET_METRIC,
-                callbacks=[self._observe_labelled_buckets],
-                description="Cumulative count of labelled scores by outcome",
-            )
-            meter.create_observable_counter(
-                SCORE_MISSING_METRIC.removesuffix("_total"),
-                callbacks=[self._observe_score_missing],
-                description="Count of missing or non-finite model scores",
-            )
-
-    def _observe_feature_buckets(
-        self, options: CallbackOptions
-    ) -> Iterable[Observation]:
+    def _feature_bucket_observations(self) -> list[Observation]:
         snapshot = self.snapshot()
         observations = []
         for feature in self._features:
             if feature.layout.kind != "numeric":
                 continue
-            for le, value in _cumulative(
-                feature.layout, snapshot.features[feature.name]
-            ):
+            counts = snapshot.features[feature.name]
+            for le, value in _cumulative(feature.layout, counts):
                 attributes = {"model": self.model, "feature": feature.name, "le": le}
                 observations.append(Observation(value, attributes))
         return observations
 
-    def _observe_categories(self, options: CallbackOptions) -> Iterable[Observation]:
+    def _category_observations(self) -> list[Observation]:
         snapshot = self.snapshot()
         observations = []
         for feature in self._features:
             if feature.layout.kind != "categorical":
                 continue
             labels = (*feature.layout.categories, OTHER_CATEGORY)
-            for category, value in zip(
-                labels, snapshot.features[feature.name], strict=True
-            ):
+            counts = snapshot.features[feature.name]
+            for category, value in zip(labels, counts, strict=True):
                 attributes = {
                     "model": self.model,
                     "feature": feature.name,
@@ -423,14 +386,14 @@ class ModelRecorder:
                 observations.append(Observation(float(value), attributes))
         return observations
 
-    def _observe_missing(self, options: CallbackOptions) -> Iterable[Observation]:
+    def _missing_observations(self) -> list[Observation]:
         snapshot = self.snapshot()
         return [
             Observation(value, {"model": self.model, "feature": name})
             for name, value in snapshot.missing.items()
         ]
 
-    def _observe_score_buckets(self, options: CallbackOptions) -> Iterable[Observation]:
+    def _score_bucket_observations(self) -> list[Observation]:
         snapshot = self.snapshot()
         if self._score is None or snapshot.score is None:
             return []
@@ -439,9 +402,7 @@ class ModelRecorder:
             for le, value in _cumulative(self._score.layout, snapshot.score)
         ]
 
-    def _observe_labelled_buckets(
-        self, options: CallbackOptions
-    ) -> Iterable[Observation]:
+    def _labelled_bucket_observations(self) -> list[Observation]:
         snapshot = self.snapshot()
         if self._score is None:
             return []
@@ -451,8 +412,94 @@ class ModelRecorder:
             for le, value in _cumulative(self._score.layout, counts)
         ]
 
-    def _observe_score_missing(self, options: CallbackOptions) -> Iterable[Observation]:
+    def _score_missing_observations(self) -> list[Observation]:
+        if self._score is None:
+            return []
         return [Observation(self.snapshot().score_missing, {"model": self.model})]
+
+
+class _OpenTelemetryPublisher:
+    """The observable instruments of one meter provider, shared by its recorders.
+
+    The SDK keeps the first instrument registered under a name and ignores
+    later registrations (with their callbacks), so each provider gets one set
+    of instruments whose callbacks observe every live recorder.
+    """
+
+    def __init__(self, provider: MeterProvider) -> None:
+        self._lock = threading.Lock()
+        self._recorders: dict[str, weakref.ref[ModelRecorder]] = {}
+        meter = provider.get_meter(_INSTRUMENTATION_SCOPE)
+        meter.create_observable_up_down_counter(
+            FEATURE_BUCKET_METRIC,
+            callbacks=[self._callback(ModelRecorder._feature_bucket_observations)],
+            description="Cumulative count of feature values below le",
+        )
+        meter.create_observable_counter(
+            FEATURE_CATEGORY_METRIC.removesuffix("_total"),
+            callbacks=[self._callback(ModelRecorder._category_observations)],
+            description="Count of categorical feature values by category",
+        )
+        meter.create_observable_counter(
+            FEATURE_MISSING_METRIC.removesuffix("_total"),
+            callbacks=[self._callback(ModelRecorder._missing_observations)],
+            description="Count of missing, NaN or unreadable feature values",
+        )
+        meter.create_observable_up_down_counter(
+            SCORE_BUCKET_METRIC,
+            callbacks=[self._callback(ModelRecorder._score_bucket_observations)],
+            description="Cumulative count of model scores below le",
+        )
+        meter.create_observable_up_down_counter(
+            LABELLED_SCORE_BUCKET_METRIC,
+            callbacks=[self._callback(ModelRecorder._labelled_bucket_observations)],
+            description="Cumulative count of labelled scores by outcome",
+        )
+        meter.create_observable_counter(
+            SCORE_MISSING_METRIC.removesuffix("_total"),
+            callbacks=[self._callback(ModelRecorder._score_missing_observations)],
+            description="Count of missing or non-finite model scores",
+        )
+
+    def add(self, recorder: ModelRecorder) -> None:
+        """Observe ``recorder``; it replaces a live recorder of the same model."""
+        with self._lock:
+            previous = self._recorders.get(recorder.model)
+            if previous is not None and previous() is not None:
+                _logger.warning(
+                    "A new recorder for model %s replaces the previous one",
+                    recorder.model,
+                )
+            self._recorders[recorder.model] = weakref.ref(recorder)
+
+    def _callback(
+        self, observe: Callable[[ModelRecorder], list[Observation]]
+    ) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            with self._lock:
+                live = [ref() for ref in self._recorders.values()]
+            observations: list[Observation] = []
+            for recorder in live:
+                if recorder is not None:
+                    observations.extend(observe(recorder))
+            return observations
+
+        return callback
+
+
+_publishers_lock = threading.Lock()
+_publishers: weakref.WeakKeyDictionary[MeterProvider, _OpenTelemetryPublisher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _publish(recorder: ModelRecorder, provider: MeterProvider) -> None:
+    with _publishers_lock:
+        publisher = _publishers.get(provider)
+        if publisher is None:
+            publisher = _OpenTelemetryPublisher(provider)
+            _publishers[provider] = publisher
+    publisher.add(recorder)
 
 
 class RecorderCollector:

@@ -1,8 +1,5 @@
 """Tests for the in-service feature and score recorder."""
 
-# The house style puts the expected value first: `assert expected == result`.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import threading
@@ -220,3 +217,29 @@ def test_le_labels_round_trip_through_float() -> None:
     result = [float(format_le(edge)) for edge in edges]
 
     assert edges == result
+
+
+def test_recorders_sharing_a_provider_are_all_observed(
+    provider: MeterProvider,
+) -> None:
+    """Two models recorded through one meter provider both reach its reader."""
+    first = ModelRecorder("a", {"x": BinLayout.numeric([0.0])}, meter_provider=provider)
+    second = ModelRecorder(
+        "b", {"x": BinLayout.numeric([0.0])}, meter_provider=provider
+    )
+    first.record({"x": 1.0})
+    second.record({"x": -1.0})
+
+    data = provider.reader.get_metrics_data()  # type: ignore[attr-defined]
+
+    result = sorted(
+        {
+            point.attributes["model"]
+            for rm in data.resource_metrics
+            for sm in rm.scope_metrics
+            for metric in sm.metrics
+            if metric.name == "healthai_model_feature_value_bucket"
+            for point in metric.data.data_points
+        }
+    )
+    assert ["a", "b"] == result

@@ -1,8 +1,5 @@
 """Tests for the drift metrics collector."""
 
-# The house style puts the expected value first: `assert expected == result`.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import subprocess

@@ -1,8 +1,5 @@
 """Tests for the serve configuration."""
 
-# The house style puts the expected value first: `assert expected == result`.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 from pathlib import Path

@@ -4,9 +4,6 @@ Prometheus (Debian's 2.42) runs on 127.0.0.1 on a free port with a 1 s scrape
 interval and its storage in the test's temporary directory; each test stops it.
 """
 
-# The house style puts the expected value first: `assert expected == result`.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import socket
