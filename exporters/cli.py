@@ -62,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`... | head`): not an error of ours.
+        sys.stderr.close()
+        return 0
 
 
 def _configure_logging(*, verbose: bool) -> None:

@@ -38,7 +38,7 @@ from otel_processors import attributes as attrs
 from otel_processors.enable import EnabledPipeline, enable
 from otel_processors.pipeline import PipelineSettings
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["PHASES", "DemoResult", "run_demo"]
 
 _logger = logging.getLogger(__name__)
 
@@ -57,6 +57,11 @@ class DemoResult:
     by_code: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     scrubbed: dict[str, int] = field(default_factory=dict)
     counted_metric: int = 0
+    drift_levels: list[str] = field(default_factory=list)
+    drift_shifted: list[str] = field(default_factory=list)
+    drift_root_causes: list[str] = field(default_factory=list)
+    crashes: int = 0
+    crash_groups: list[tuple[str, int]] = field(default_factory=list)
     phases: list[str] = field(default_factory=list)
 
 
@@ -76,7 +81,7 @@ def run_demo(
     *,
     requests: int = 400,
     seed: int = 7,
-    phases: tuple[str, ...] = ("errors",),
+    phases: tuple[str, ...] = ("errors", "drift", "crash"),
 ) -> DemoResult:
     """Run the demo and print its progress and summary to ``out``.
 
@@ -202,9 +207,39 @@ def _run_errors_phase(
     out.write(f"  faults injected: {injected}\n")
 
 
+def _run_drift_phase(
+    out: TextIO, telemetry: _Telemetry, result: DemoResult, requests: int, seed: int
+) -> None:
+    from exporters.demo.drift_phase import run_drift_phase  # numpy and scipy
+
+    out.write("\n")
+    summary = run_drift_phase(out, seed=seed)
+    result.drift_levels = [level.name for level in summary.levels]
+    result.drift_root_causes = list(summary.root_causes)
+    result.drift_shifted = list(summary.shifted_features)
+
+
+def _run_crash_phase(
+    out: TextIO, telemetry: _Telemetry, result: DemoResult, requests: int, seed: int
+) -> None:
+    from exporters.demo.crash_phase import run_crash_phase
+
+    summary = run_crash_phase(
+        out,
+        logger_provider=telemetry.logger_provider,
+        tracer_provider=telemetry.tracer_provider,
+        scrubber=telemetry.pipeline.settings.scrubber,
+    )
+    result.crashes = summary.crashes
+    result.crash_groups = [(g.title, g.count) for g in summary.groups]
+
+
 _PHASES: dict[str, Callable[[TextIO, _Telemetry, DemoResult, int, int], None]] = {
     "errors": _run_errors_phase,
+    "drift": _run_drift_phase,
+    "crash": _run_crash_phase,
 }
+PHASES = tuple(_PHASES)
 
 
 def _collect(telemetry: _Telemetry, result: DemoResult) -> None:
@@ -265,3 +300,18 @@ def _print_summary(out: TextIO, result: DemoResult, seconds: float) -> None:
     if result.scrubbed:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(result.scrubbed.items()) if v)
         out.write(f"  patient data redacted before export: {kinds}\n")
+    if result.drift_levels:
+        worst = max(result.drift_levels, key=_LEVEL_ORDER.index)
+        causes = ", ".join(result.drift_root_causes[:3])
+        out.write(
+            f"  drift: {len(result.drift_levels)} windows, highest level {worst}; "
+            f"shifted {', '.join(result.drift_shifted)}; root cause found: {causes}\n"
+        )
+    if result.crashes:
+        out.write(
+            f"  crashes: {result.crashes} worker threads crashed, "
+            f"{len(result.crash_groups)} crash groups formed\n"
+        )
+
+
+_LEVEL_ORDER = ["OK", "WARNING", "CRITICAL"]

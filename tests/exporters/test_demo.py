@@ -61,10 +61,25 @@ def test_demo_exports_every_category_over_otlp_without_patient_data() -> None:
 
 def test_demo_prints_a_summary_by_category_and_code() -> None:
     """The demo ends by itself with a summary naming codes."""
-    completed = _run_demo("--requests", "160")
+    completed = _run_demo("--requests", "160", "--phases", "errors")
 
     result = completed.stdout
 
     assert 0 == completed.returncode, completed.stderr
     assert "Summary" in result
     assert "DATA_ERROR / OUT_OF_RANGE / HAI-DATA-301" in result
+
+
+def test_demo_finds_the_drifted_features_and_groups_the_crashes() -> None:
+    """Drift names a shifted feature first; five thread crashes form two groups."""
+    completed = _run_demo("--requests", "80")
+    summary = completed.stdout.split("Summary", 1)[-1]
+
+    result = [line.strip() for line in summary.splitlines() if ":" in line]
+
+    assert 0 == completed.returncode, completed.stderr
+    drift = next(line for line in result if line.startswith("drift:"))
+    first_cause = drift.split("root cause found:")[1].split(",")[0].strip()
+    assert first_cause in {"creatinine_mg_dl", "prior_admissions_12m"}
+    assert "highest level CRITICAL" in drift
+    assert "crashes: 5 worker threads crashed, 2 crash groups formed" in result
