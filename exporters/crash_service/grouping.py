@@ -53,7 +53,7 @@ __all__ = [
     "is_exception_record",
 ]
 
-NATIVE_FRAMES_ATTRIBUTE: Final = "healthai.crash.native_frames"
+NATIVE_FRAMES_ATTRIBUTE: Final = attrs.CRASH_NATIVE_FRAMES
 
 _UNKNOWN_SERVICE: Final = "unknown_service"
 _SAFE_FINGERPRINT = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
