@@ -131,6 +131,8 @@ class DriftMonitor:
                 history_windows,
             )
             self._score_centres = bin_centres(reference.score.layout)
+        self._reference_performance = _reference_performance(reference)
+        self._performance_skips = 0
 
     @property
     def policy(self) -> DriftPolicy:
@@ -151,8 +153,9 @@ class DriftMonitor:
 
         score: FeatureDrift | None = None
         if self._score is not None:
-            counts = {} if window.score is None else {"score": window.score}
-            score = self._score.evaluate(counts, {}).get(self._score.names[0])
+            name = self._score.names[0]
+            counts = {} if window.score is None else {name: window.score}
+            score = self._score.evaluate(counts, {}).get(name)
 
         performance = self._performance(window)
         score_history = None
@@ -184,24 +187,31 @@ class DriftMonitor:
         )
 
     def _performance(self, window: Window) -> PerformanceReport | None:
-        reference = self._reference
-        if self._score_centres is None or not window.score_by_outcome:
+        reference = self._reference_performance
+        if self._score_centres is None or reference is None:
             return None
-        expected = self._score_centres.shape
+        if not window.score_by_outcome:
+            return None
+        n_bins = self._score_centres.shape[0]
         for outcome, counts in window.score_by_outcome.items():
-            if _counts_problem(counts, expected[0]) is not None:
-                _logger.warning(
-                    "Score counts of outcome %s do not fit the reference layout; "
-                    "performance skipped",
-                    outcome,
-                )
+            problem = _counts_problem(counts, n_bins)
+            if problem is not None:
+                self._performance_skips += 1
+                if self._performance_skips == 1:
+                    _logger.warning(
+                        "Performance skipped for model %s: outcome %s: %s; later "
+                        "skips are not logged",
+                        self._reference.model,
+                        outcome,
+                        problem,
+                    )
                 return None
         return assess_performance(
             {
                 k: np.asarray(v, dtype=np.float64)
                 for k, v in window.score_by_outcome.items()
             },
-            reference.score_by_outcome,
+            reference,
             self._score_centres,
             self._policy.performance,
             self._policy.alpha,
@@ -352,7 +362,7 @@ class _Group:
                 name=name,
                 statistics={key: column[i] for key, column in columns.items()},
                 sample_size=float(found.current_size[i]),
-                missing=float(missing.get(name, 0.0)),
+                missing=_missing_count(missing, name),
                 level=level,
                 raw_level=raw_level,
                 thresholds=thresholds,
@@ -384,6 +394,30 @@ class _Group:
                 statistic, rows[chosen], sizes[chosen], values[chosen]
             )
         return floors, p_values
+
+
+def _reference_performance(
+    reference: Reference,
+) -> Mapping[str, FloatArray] | None:
+    """The reference's score counts by outcome, or None when unusable."""
+    if reference.score is None or not reference.score_by_outcome:
+        return None
+    n_bins = reference.score.layout.n_bins
+    for outcome, counts in reference.score_by_outcome.items():
+        problem = _counts_problem(counts, n_bins)
+        if problem is not None:
+            _logger.warning(
+                "Reference score counts of outcome %s are unusable (%s); "
+                "performance of model %s is not assessed",
+                outcome,
+                problem,
+                reference.model,
+            )
+            return None
+    return {
+        outcome: np.asarray(counts, dtype=np.float64)
+        for outcome, counts in reference.score_by_outcome.items()
+    }
 
 
 def _check_statistics_defined(
@@ -439,7 +473,7 @@ def _error_drift(
         name=name,
         statistics={},
         sample_size=size,
-        missing=float(missing.get(name, 0.0)),
+        missing=_missing_count(missing, name),
         level=Level.OK,
         raw_level=Level.OK,
         thresholds={},
@@ -447,3 +481,10 @@ def _error_drift(
         top_bins=(),
         error=problem,
     )
+
+
+def _missing_count(missing: Mapping[str, float], name: str) -> float:
+    try:
+        return float(missing.get(name, 0.0))
+    except (TypeError, ValueError):
+        return math.nan

@@ -141,6 +141,18 @@ def test_bad_counts_give_an_error_entry_and_not_an_exception() -> None:
     assert expected == result
 
 
+def test_an_unreadable_missing_count_is_nan_not_an_exception() -> None:
+    """A missing count that is not a number is reported as NaN."""
+    monitor = DriftMonitor(_normal_reference())
+    counts = _bin(np.random.default_rng(10).normal(size=1000))
+
+    bad = {"bmi": "n/a"}
+    report = monitor.evaluate(Window({"bmi": counts}, missing=bad))  # type: ignore[arg-type]  # bad on purpose
+    result = np.isnan(report.features["bmi"].missing)
+
+    assert result
+
+
 def test_features_absent_from_the_window_are_absent_from_the_report() -> None:
     """Only features the window holds are reported; unknown ones are ignored."""
     monitor = DriftMonitor(_normal_reference())
@@ -154,13 +166,13 @@ def test_features_absent_from_the_window_are_absent_from_the_report() -> None:
 
 
 def test_score_drift_is_measured_like_a_feature() -> None:
-    """A shifted score is flagged with the same statistics as a feature."""
+    """A shifted score is flagged like a feature, whatever the score is named."""
     rng = np.random.default_rng(6)
     reference = Reference(
         "readmission",
         "1",
         {},
-        score=FeatureReference("score", _NORMAL, _bin(rng.normal(size=200_000))),
+        score=FeatureReference("risk", _NORMAL, _bin(rng.normal(size=200_000))),
     )
     monitor = DriftMonitor(reference, DriftPolicy(raise_after=1, raise_window=1))
 
