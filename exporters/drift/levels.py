@@ -304,6 +304,8 @@ class Hysteresis:
         if self._quiet >= self._clear_after:
             self.level = Level(self.level - 1)
             self._quiet = 0
+            # Hits from before the clear must not raise the level straight back.
+            self._recent.clear()
             _logger.debug("Drift level cleared down to %s", self.level.name)
         return self.level
 

@@ -58,6 +58,21 @@ def test_level_clears_after_three_quiet_windows_below_the_clear_ratio() -> None:
     assert expected == result
 
 
+def test_hits_from_before_a_clear_do_not_raise_the_level_again() -> None:
+    """After clearing, raising needs new hits, even with a long raise window."""
+    hysteresis = Hysteresis(2, 5, 1, 0.8)
+    values = [0.2, 0.2, 0.01, 0.01, 0.2]
+    raws = [Level.WARNING, Level.WARNING, Level.OK, Level.OK, Level.WARNING]
+
+    result = [
+        hysteresis.update(raw, value, _THRESHOLDS)
+        for raw, value in zip(raws, values, strict=True)
+    ]
+
+    expected = [Level.OK, Level.WARNING, Level.OK, Level.OK, Level.OK]
+    assert expected == result
+
+
 def test_a_statistic_oscillating_around_the_threshold_does_not_flap() -> None:
     """Alternating just above and below the threshold changes the level once."""
     hysteresis = Hysteresis(2, 3, 3, 0.8)
