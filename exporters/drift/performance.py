@@ -217,10 +217,8 @@ def assess_performance(
     Returns:
         The report, or None when either side lacks one of the outcomes.
     """
-    if not {POSITIVE, NEGATIVE} <= set(current) or not {
-        POSITIVE,
-        NEGATIVE,
-    } <= set(reference):
+    outcomes = {POSITIVE, NEGATIVE}
+    if not outcomes <= set(current) or not outcomes <= set(reference):
         return None
 
     now = binned_performance(current[POSITIVE], current[NEGATIVE], centres)
