@@ -42,6 +42,7 @@ __all__ = [
     "ParsedException",
     "exception_type_name",
     "fingerprint_exception",
+    "fingerprint_parsed",
     "fingerprint_text",
     "module_from_filename",
     "normalise_message",
@@ -443,6 +444,21 @@ def fingerprint_exception(
         The fingerprint.
     """
     return _fingerprint_chain(_chain_from_exception(exc), in_app)
+
+
+def fingerprint_parsed(
+    chain: Sequence[ParsedException], *, in_app: InAppPolicy | None = None
+) -> Fingerprint:
+    """Fingerprint a chain already parsed (or built) as ``ParsedException``.
+
+    Args:
+        chain: the exceptions, oldest first.
+        in_app: as for ``fingerprint_exception``.
+
+    Returns:
+        The fingerprint.
+    """
+    return _fingerprint_chain(chain, in_app)
 
 
 class TracebackNotFoundError(ValueError):

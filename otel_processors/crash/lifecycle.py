@@ -8,6 +8,7 @@ restores every previous hook.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -123,7 +124,17 @@ def install(
         if capture_fatal_signals:
             capture = _start_capture(reporter, spool_dir, spool_exporter)
         _state = _Installation(reporter, hooks, capture)
+        # Registered after the SDK provider's own exit hook, so it runs first.
+        atexit.register(_report_at_exit)
         return reporter
+
+
+def _report_at_exit() -> None:
+    state = _state
+    if state is None:
+        return
+    if state.reporter.report_suppressed():
+        state.reporter.flush()
 
 
 def _start_capture(
@@ -151,12 +162,17 @@ def _start_capture(
 
 
 def uninstall() -> None:
-    """Restore the previous hooks, report suppressed repeats, stop capture."""
+    """Restore the previous hooks, report suppressed repeats, stop capture.
+
+    At interpreter exit the suppressed repeats are reported too, without
+    ``uninstall``.
+    """
     global _state
     with _lock:
         state, _state = _state, None
     if state is None:
         return
+    atexit.unregister(_report_at_exit)
     state.hooks.uninstall()
     if state.capture is not None:
         state.capture.disable()

@@ -36,8 +36,9 @@ from otel_processors._guard import record_failure
 from otel_processors.crash.fingerprint import (
     Fingerprint,
     InAppPolicy,
+    ParsedException,
     fingerprint_exception,
-    fingerprint_text,
+    fingerprint_parsed,
     parse_traceback,
 )
 from otel_processors.crash.ratelimit import FingerprintRateLimiter
@@ -317,13 +318,15 @@ class CrashReporter:
                 crashed process, which overrides this reporter's).
             logger: emit through this logger instead of the provider's.
         """
-        chain = parse_traceback(text)
-        fingerprint = fingerprint_text(text, in_app=self.in_app)
-        last = chain[-1] if chain else None
-        exc_type = last.type if last else "FatalError"
-        message = self._scrub(last.message if last else text.strip()[:200])
+        # A truncated crash file still makes a report, grouped by its first line.
+        chain = parse_traceback(text) or [
+            ParsedException("FatalError", text.strip().partition("\n")[0][:200], ())
+        ]
+        fingerprint = fingerprint_parsed(chain, in_app=self.in_app)
+        last = chain[-1]
+        message = self._scrub(last.message)
         record_attributes = self._attributes(
-            fingerprint, kind, exc_type, message, self._scrub(text)
+            fingerprint, kind, last.type, message, self._scrub(text)
         )
         record_attributes.update(extra or {})
         self._emit(

@@ -147,6 +147,17 @@ def main(scenario: str) -> None:
         crash_now()
     elif scenario == "abort":
         os.abort()
+    elif scenario == "storm":
+        for _ in range(50):
+            worker = threading.Thread(target=fail, args=("MRN-4711",))
+            worker.start()
+            worker.join()
+        return
+    elif scenario == "garbage_crash_file":
+        spool = os.environ["CRASH_APP_SPOOL"]
+        with open(f"{spool}/active/1-999999999.txt", "w", encoding="utf-8") as f:
+            f.write("\x00\x00 truncated")
+        return
     elif scenario == "start":
         time.sleep(float(os.environ.get("CRASH_APP_SLEEP", "0")))
     crash.uninstall()

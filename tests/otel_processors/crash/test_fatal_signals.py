@@ -154,3 +154,20 @@ def test_clean_exit_leaves_no_crash_file(
     expected = []
 
     assert expected == result
+
+
+def test_unparsable_crash_file_is_still_reported_and_completed(
+    run_app: Callable[..., AppRun], spool_dir: Path
+) -> None:
+    """A truncated crash file becomes a FatalError report instead of staying."""
+    run_app("garbage_crash_file")
+    first = run_app("start")
+
+    result = (
+        [record["attributes"]["exception.type"] for record in first.records],
+        _reports(spool_dir, "pending"),
+        len(_reports(spool_dir, "completed")),
+    )
+
+    expected = (["FatalError"], [], 1)
+    assert expected == result

@@ -90,6 +90,19 @@ def test_release_option_overrides_service_version(
     assert expected == result
 
 
+def test_storm_repeats_are_reported_at_exit(run_app: Callable[..., AppRun]) -> None:
+    """50 crashes of one bug: 10 records, then the 40 repeats at interpreter exit."""
+    run = run_app("storm")
+
+    result = [
+        (record["severity"], record["attributes"].get("healthai.crash.repeats"))
+        for record in run.records
+    ]
+
+    expected = [("ERROR", None)] * 10 + [("WARN", 40)]
+    assert expected == result
+
+
 @pytest.fixture
 def memory_reporter() -> Iterator[
     tuple[crash.CrashReporter, InMemoryLogRecordExporter]
