@@ -19,7 +19,7 @@ Four measurements, each against a baseline measured in the same run:
 Run::
 
     .venv/bin/python -m benchmarks.bench_drift_exporter [--soak-seconds 60]
-        [--evidently-python /tmp/evidently-venv/bin/python]
+        [--evidently-python /tmp/evidently-venv/bin/python] [--only soak]
 """
 
 from __future__ import annotations
@@ -199,8 +199,10 @@ class _RandomSource:
     def __init__(self, reference: Reference, seed: int) -> None:
         self.reference = reference
         self.rng = np.random.default_rng(seed)
+        self.calls = 0
 
     def fetch(self) -> WindowCounts:
+        self.calls += 1
         return _random_window(self.reference, self.rng)
 
 
@@ -211,7 +213,7 @@ def _rss_megabytes() -> float:
 
 
 def bench_soak(seconds: float, models: int = 10, features: int = 50) -> list[str]:
-    """Memory at start and end of a soak run of the serve loop."""
+    """Memory over a soak run of the serve loop, sampled at each quarter."""
     configs = tuple(
         ModelConfig(
             reference=_synthetic_reference(f"model_{i:02d}", features),
@@ -238,32 +240,34 @@ def bench_soak(seconds: float, models: int = 10, features: int = 50) -> list[str
             generate_latest(registry)
             scrapes += 1
 
+    def sample() -> tuple[float, float]:
+        gc.collect()
+        return _rss_megabytes(), tracemalloc.get_traced_memory()[0] / 1e6
+
+    # Warm up first: hysteresis, histories and noise-floor caches fill.
     tracemalloc.start()
     server.start()
     scraper = threading.Thread(target=scrape)
     scraper.start()
-    time.sleep(min(10.0, seconds / 4))  # warm-up: histories and caches fill
-    gc.collect()
-    start_rss, (start_traced, _) = _rss_megabytes(), tracemalloc.get_traced_memory()
-    time.sleep(seconds)
-    gc.collect()
-    end_rss, (end_traced, _) = _rss_megabytes(), tracemalloc.get_traced_memory()
+    time.sleep(min(10.0, seconds / 4))
+    samples = [sample()]
+    for _ in range(4):
+        time.sleep(seconds / 4)
+        samples.append(sample())
     stop.set()
     scraper.join()
     server.stop()
     tracemalloc.stop()
 
-    evaluations = sum(1 for _ in range(0)) or sum(
-        s.report is not None for s in server.statuses()
-    )
+    evaluations = sum(source.calls for source in sources.values())
+    rss = "  ".join(f"{value:6.1f}" for value, _ in samples)
+    traced = "  ".join(f"{value:6.2f}" for _, value in samples)
     return [
-        f"soak of {seconds:g} s: {models} models x {features} features, evaluated "
-        f"every 50 ms, {scrapes} scrapes ({evaluations} models reporting)",
-        f"  RSS          start {start_rss:7.1f} MB  end {end_rss:7.1f} MB  "
-        f"change {end_rss - start_rss:+.1f} MB",
-        f"  tracemalloc  start {start_traced / 1e6:7.1f} MB  end "
-        f"{end_traced / 1e6:7.1f} MB  "
-        f"change {(end_traced - start_traced) / 1e6:+.2f} MB",
+        f"soak of {seconds:g} s after warm-up: {models} models x {features} "
+        f"features, {evaluations} evaluations, {scrapes} scrapes",
+        "  memory at start, 1/4, 1/2, 3/4, end of the soak (MB):",
+        f"  RSS          {rss}   change {samples[-1][0] - samples[0][0]:+.1f}",
+        f"  tracemalloc  {traced}   change {samples[-1][1] - samples[0][1]:+.2f}",
     ]
 
 
@@ -340,7 +344,7 @@ def bench_compare(rows: int, repeats: int, evidently_python: str | None) -> list
 
 
 def main() -> None:
-    """Run the three measurements and print them."""
+    """Run the measurements and print them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=100)
     parser.add_argument("--features", type=int, default=100)
@@ -348,19 +352,25 @@ def main() -> None:
     parser.add_argument("--soak-seconds", type=float, default=60.0)
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--evidently-python", default="/tmp/evidently-venv/bin/python")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=("record", "scrape", "compare", "soak"),
+        help="run only this measurement (repeatable)",
+    )
     args = parser.parse_args()
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
-    for line in bench_record(20_000, args.repeats):
-        print(line)
-    for line in bench_scrape(args.models, args.features, args.repeats):
-        print(line)
-    for line in bench_compare(
-        args.rows, max(args.repeats // 2, 3), args.evidently_python
-    ):
-        print(line)
-    for line in bench_soak(args.soak_seconds):
-        print(line)
+    parts = args.only or ["record", "scrape", "compare", "soak"]
+    if "record" in parts:
+        print("\n".join(bench_record(20_000, args.repeats)))
+    if "scrape" in parts:
+        print("\n".join(bench_scrape(args.models, args.features, args.repeats)))
+    if "compare" in parts:
+        repeats = max(args.repeats // 2, 3)
+        print("\n".join(bench_compare(args.rows, repeats, args.evidently_python)))
+    if "soak" in parts:
+        print("\n".join(bench_soak(args.soak_seconds)))
 
 
 if __name__ == "__main__":
