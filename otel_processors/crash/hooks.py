@@ -11,7 +11,8 @@ Covered:
   that is never awaited reaches the handler only when it is garbage-collected.
   An application that sets its own handler replaces this one.
 
-``KeyboardInterrupt`` is not a crash and is passed on unreported. Exceptions in
+``KeyboardInterrupt`` (and ``SystemExit`` in a thread) is not a crash and is
+passed on unreported. Exceptions in
 a ``concurrent.futures`` executor reach no hook: see
 ``otel_processors.crash.executor``.
 """
@@ -58,7 +59,7 @@ class CrashHooks:
         self._previous_unraisable: Callable[[Any], Any] | None = None
         self._policy: asyncio.AbstractEventLoopPolicy | None = None
         self._policy_had_own_factory = False
-        self._patched_loops: list[tuple[asyncio.AbstractEventLoop, Any]] = []
+        self._patched_loops: list[tuple[asyncio.AbstractEventLoop, Any, Any]] = []
         self._original_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
 
     def install(self) -> None:
@@ -114,8 +115,9 @@ class CrashHooks:
 
     # threading.excepthook
     def _threading_hook(self, args: threading.ExceptHookArgs) -> None:
+        # SystemExit ends a thread on purpose; it is not a crash.
         if args.exc_value is not None and not isinstance(
-            args.exc_value, KeyboardInterrupt
+            args.exc_value, (KeyboardInterrupt, SystemExit)
         ):
             self._reporter.report(args.exc_value, kind="thread")
         previous = self._previous_threading_hook or threading.__excepthook__
@@ -162,19 +164,13 @@ class CrashHooks:
                 policy.new_event_loop = self._original_factory  # type: ignore[method-assign]  # restores the saved attribute
             else:
                 vars(policy).pop("new_event_loop", None)
-        for loop, previous in self._patched_loops:
-            if not loop.is_closed() and loop.get_exception_handler() is not None:
+        for loop, ours, previous in self._patched_loops:
+            if not loop.is_closed() and loop.get_exception_handler() is ours:
                 loop.set_exception_handler(previous)
         self._patched_loops.clear()
 
     def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
         previous: _LoopHandler | None = loop.get_exception_handler()
-        self._patched_loops.append((loop, previous))
-        self._patched_loops = [
-            (known, handler)
-            for known, handler in self._patched_loops
-            if not known.is_closed()
-        ]
 
         def handler(
             failing_loop: asyncio.AbstractEventLoop, context: dict[str, Any]
@@ -190,3 +186,7 @@ class CrashHooks:
                 failing_loop.default_exception_handler(context)
 
         loop.set_exception_handler(handler)
+        self._patched_loops = [
+            entry for entry in self._patched_loops if not entry[0].is_closed()
+        ]
+        self._patched_loops.append((loop, handler, previous))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import operator
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk._logs import LoggerProvider
@@ -74,6 +77,48 @@ def test_main_thread_crash_still_calls_the_previous_excepthook(
 
     expected = (1, True)
 
+    assert expected == result
+
+
+def test_asyncio_crash_still_reaches_the_default_loop_handler(
+    run_app: Callable[..., AppRun],
+) -> None:
+    """With no handler set before, the loop's default handler still logs the error."""
+    run = run_app("asyncio_callback")
+
+    result = "Exception in callback" in run.stderr
+
+    assert result is True
+
+
+def test_running_loop_handler_is_chained_and_restored(
+    memory_reporter: tuple[crash.CrashReporter, InMemoryLogRecordExporter],
+) -> None:
+    """Installed inside a running loop, the loop's own handler is chained, then
+    restored by uninstall."""
+    reporter, exporter = memory_reporter
+    seen: list[str] = []
+
+    def own_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        seen.append(type(context["exception"]).__name__)
+
+    async def scenario() -> bool:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(own_handler)
+        hooks = CrashHooks(reporter)
+        hooks.install()
+        try:
+            loop.call_soon(operator.truediv, 1, 0)
+            await asyncio.sleep(0.01)
+        finally:
+            hooks.uninstall()
+        return loop.get_exception_handler() is own_handler
+
+    restored = asyncio.run(scenario())
+
+    result = (seen, len(exporter.get_finished_logs()), restored)
+
+    expected = (["ZeroDivisionError"], 1, True)
     assert expected == result
 
 
