@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial import distance as scipy_distance
 
@@ -289,4 +291,43 @@ def test_statistic_names_are_the_report_keys() -> None:
         "wasserstein",
         "p_value",
     }
+    assert expected == result
+
+
+_COUNTS = st.lists(
+    st.integers(min_value=0, max_value=1000).map(float), min_size=2, max_size=12
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_distances_stay_in_their_ranges_and_psi_is_symmetric(
+    data: st.DataObject,
+) -> None:
+    """For any counts: distances and PSI terms are non-negative, JS and Hellinger
+    at most 1, and PSI does not depend on which side is the reference."""
+    reference = np.array(data.draw(_COUNTS))
+    current = np.array(
+        data.draw(
+            st.lists(
+                st.integers(0, 1000).map(float),
+                min_size=reference.size,
+                max_size=reference.size,
+            )
+        )
+    )
+    if reference.sum() == 0 and current.sum() == 0:
+        reference[0] = 1.0
+    mask = np.ones((1, reference.size), bool)
+    forward = compute_statistics(reference[None], current[None], mask)
+    backward = compute_statistics(current[None], reference[None], mask)
+
+    result = (
+        all(forward.get(name)[0] >= 0 for name in _DISTANCES[:5]),
+        forward.js_distance[0] <= 1 + 1e-12 and forward.hellinger[0] <= 1 + 1e-12,
+        math.isclose(forward.psi[0], backward.psi[0], rel_tol=1e-9, abs_tol=1e-15),
+        bool(np.all(forward.psi_terms >= 0)),
+    )
+
+    expected = (True, True, True, True)
     assert expected == result
