@@ -178,7 +178,7 @@ def compute_statistics(
     linf_bin = np.argmax(np.where(mask, differences, -1.0), axis=-1)
     return DriftStatistics(
         psi=terms.sum(axis=-1),
-        kl_divergence=_kl(q, p).sum(axis=-1),
+        kl_divergence=_kl_divergence(q, p),
         js_distance=_js_distance(p, q),
         hellinger=_hellinger(p, q),
         linf=np.take_along_axis(differences, linf_bin[..., None], axis=-1)[..., 0],
@@ -221,7 +221,7 @@ def distance(
     if name == "psi":
         return _sum_bins(_psi_terms(p, q))
     if name == "kl_divergence":
-        return _sum_bins(_kl(q, p))
+        return _kl_divergence(q, p)
     if name == "js_distance":
         return _js_distance(p, q)
     if name == "hellinger":
@@ -338,6 +338,12 @@ def _kl(a: FloatArray, b: FloatArray) -> FloatArray:
     with np.errstate(invalid="ignore", divide="ignore"):
         terms = a * np.log(a / b)
     return np.where(a > 0, terms, np.where(np.isnan(a + b), np.nan, 0.0))
+
+
+def _kl_divergence(a: FloatArray, b: FloatArray) -> FloatArray:
+    """``KL(a || b)``; rounding between near-equal rows can dip below zero."""
+    result: FloatArray = np.maximum(_sum_bins(_kl(a, b)), 0.0)
+    return result
 
 
 def _js_distance(p: FloatArray, q: FloatArray) -> FloatArray:
