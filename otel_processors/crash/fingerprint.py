@@ -195,6 +195,9 @@ def _matches(module: str, prefixes: Sequence[str]) -> bool:
     return False
 
 
+_MAX_DECISIONS: Final = 4096
+
+
 class InAppPolicy:
     """Decide which frames belong to the application.
 
@@ -236,6 +239,7 @@ def _normalise_line(line: str | None) -> str:
     return " ".join(first.split())
 
 
+@lru_cache(maxsize=8192)
 def _make_frame(
     filename: str, function: str, line: str | None, lineno: int | None
 ) -> Frame:
