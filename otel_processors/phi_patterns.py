@@ -50,6 +50,8 @@ class PhiPattern:
         shape: literals or patterns, one of which must occur in the text's
             skeleton (see ``skeleton``), the filter for identifiers found by
             their shape; empty tries always.
+        locate: finds the identifier inside the ``v`` text, returning its
+            span there or None; what lies around it is kept.
         validate: a check on the ``v`` text; when it returns False the match
             is left as it is (e.g. a Luhn-invalid digit run).
     """
@@ -59,6 +61,7 @@ class PhiPattern:
     gate: tuple[str, ...] = ()
     shape: tuple[bytes | re.Pattern[bytes], ...] = ()
     validate: Callable[[str], bool] | None = None
+    locate: Callable[[str], tuple[int, int] | None] | None = None
 
 
 def luhn_valid(digits: str) -> bool:
@@ -96,9 +99,31 @@ def npi_valid(digits: str) -> bool:
     return luhn_valid("80840" + digits)
 
 
-def _card_valid(text: str) -> bool:
-    digits = re.sub(r"[ -]", "", text)
-    return 13 <= len(digits) <= 19 and luhn_valid(digits)
+def _locate_card(text: str) -> tuple[int, int] | None:
+    """Find the longest Luhn-valid card number in a run of digit groups.
+
+    "4111 1111 1111 1111 0" holds a card followed by another number: the run
+    is tried whole, then by its group-aligned parts, longest first.
+    """
+    groups = [match.span() for match in re.finditer(r"\d+", text)]
+    if len(groups) == 1:
+        digits = text
+        valid = 13 <= len(digits) <= 19 and luhn_valid(digits)
+        return (0, len(text)) if valid else None
+
+    windows = [
+        (groups[first][0], groups[last][1])
+        for first in range(len(groups))
+        for last in range(first, len(groups))
+        if groups[first][1] - groups[first][0] == 4
+        and text[groups[first][0]] in "23456"
+    ]
+    windows.sort(key=lambda span: (span[0] - span[1], span[0]))
+    for start, end in windows:
+        digits = re.sub(r"[ -]", "", text[start:end])
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            return start, end
+    return None
 
 
 def _phone_valid(text: str) -> bool:
@@ -173,6 +198,7 @@ def _pattern(
     gate: tuple[str, ...] = (),
     shape: tuple[bytes | str, ...] = (),
     validate: Callable[[str], bool] | None = None,
+    locate: Callable[[str], tuple[int, int] | None] | None = None,
 ) -> PhiPattern:
     # Shape-gated patterns match ASCII digits only, so that the skeleton (which
     # maps ASCII digits) filters them exactly.
@@ -181,7 +207,7 @@ def _pattern(
         re.compile(item.encode("ascii")) if isinstance(item, str) else item
         for item in shape
     )
-    return PhiPattern(kind, re.compile(regex, flags), gate, shapes, validate)
+    return PhiPattern(kind, re.compile(regex, flags), gate, shapes, validate, locate)
 
 
 _SKELETON_TABLE: Final = bytes.maketrans(
@@ -417,10 +443,9 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
     _pattern(
         "CARD",
         rf"{_NUM_START}(?P<v>[2-6]\d{{3}}(?:\d{{9,15}}"
-        r"|(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,4}(?:(?P=s1)\d{1,3})?"
-        rf"|(?P<s2>[ -])\d{{6}}(?P=s2)\d{{4,5}})){_NUM_END}",
+        rf"|(?P<s>[ -])\d{{1,6}}(?:(?P=s)\d{{1,6}}){{1,6}})){_NUM_END}",
         shape=(r"9999(?:999999999|[ -]9999)",),
-        validate=_card_valid,
+        locate=_locate_card,
     ),
     _pattern(
         "PHONE",

@@ -78,6 +78,9 @@ _TEXT_KEYS_HANDLED_ELSEWHERE: Final = frozenset(
 )
 _IP_OR_PORT_RE: Final = re.compile(r"[\d.:\[\]a-fA-F]+")
 _ALLOWED: Final = ""
+_MARKER_RE: Final = re.compile(r"\[REDACTED:[A-Z0-9_]{1,32}\]")
+# Stands between the words of a key in a trie; matches one optional separator.
+_PART_BREAK: Final = "\x00"
 
 
 def marker(kind: str) -> str:
@@ -99,11 +102,10 @@ def _normalise_key(key: str) -> str:
 def _key_text_regex(keys: Iterable[str]) -> str:
     """Alternation matching each key as written in text: snake, camel, dotted."""
     spellings = {
-        r"[ _.-]?".join(re.escape(part) for part in re.split(r"[-_. ]+", key))
+        _PART_BREAK.join(part for part in re.split(r"[-_. ]+", key.lower()) if part)
         for key in keys
-        if key
     }
-    return "|".join(sorted(spellings, key=len, reverse=True))
+    return _trie_regex(sorted(spelling for spelling in spellings if spelling))
 
 
 class Scrubber:
@@ -516,6 +518,9 @@ class _GatedPatterns:
 
     def active(self, text: str) -> list[PhiPattern]:
         """Return the patterns whose gates are open for ``text``, in order."""
+        if "[REDACTED:" in text:
+            # Kinds in markers ("[REDACTED:PHONE]") are not context words.
+            text = _MARKER_RE.sub("\x00", text)
         present = 0
         found_bits = self._found_bits
         if self._lower_re is not None:
@@ -545,12 +550,12 @@ def _gate_words(key: str) -> set[str]:
     """Literals one of which occurs wherever ``key`` is written in text.
 
     ``api_key`` may be written apiKey, api-key or "api key": each contains
-    one of ``apik``, ``api_k``, ``api-k``, ``api.k``, ``api k``.
+    one of ``apikey``, ``api_key``, ``api-key``, ``api.key``, ``api key``.
     """
     parts = [part for part in re.split(r"[-_. ]+", key.lower()) if part]
     if len(parts) < 2:
         return {key.lower()}
-    return {f"{parts[0]}{sep}{parts[1][0]}" for sep in ("", "_", "-", ".", " ")}
+    return {f"{parts[0]}{sep}{parts[1]}" for sep in ("", "_", "-", ".", " ")}
 
 
 def _alternation(words: list[str]) -> re.Pattern[str] | None:
@@ -575,7 +580,8 @@ def _trie_regex(words: list[str]) -> str:
             ends_here = True
 
     branches = [
-        re.escape(first) + _trie_regex(rests) for first, rests in by_first.items()
+        (r"[ _.-]?" if first == _PART_BREAK else re.escape(first)) + _trie_regex(rests)
+        for first, rests in by_first.items()
     ]
     if not branches:
         return ""
@@ -611,7 +617,18 @@ class _Replacer:
         group = "v" if "v" in match.re.groupindex else 0
         if pattern.validate is not None and not pattern.validate(match[group]):
             return match[0]
-        return _replace_span(match, group, pattern.kind, self._counts)
+        if pattern.locate is None:
+            return _replace_span(match, group, pattern.kind, self._counts)
+
+        span = pattern.locate(match[group])
+        if span is None:
+            return match[0]
+        text, offset = match.string, match.start(group)
+        start, end = offset + span[0], offset + span[1]
+        self._counts[pattern.kind] += 1
+        return (
+            text[match.start() : start] + marker(pattern.kind) + text[end : match.end()]
+        )
 
 
 def _replace_span(
@@ -651,7 +668,7 @@ def _load_config(path: str) -> dict[str, Any]:
         with open(path, encoding="utf-8") as stream:
             raw = yaml.safe_load(stream)
     except OSError as exc:
-        msg = f"{path}: cannot read the scrub patterns file ({PATTERNS_ENV}): {exc}"
+        msg = f"{path}: cannot read the scrub patterns file: {exc}"
         raise ConfigurationError(msg) from exc
     except yaml.YAMLError as exc:
         msg = f"{path}: not valid YAML: {exc}"
