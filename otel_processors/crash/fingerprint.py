@@ -216,9 +216,20 @@ class InAppPolicy:
     ) -> None:
         self.include = tuple(include)
         self.exclude = tuple(exclude)
+        self._decisions: dict[tuple[str, str], bool] = {}
 
     def is_in_app(self, module: str, filename: str) -> bool:
         """Return whether a frame of ``module`` loaded from ``filename`` is in-app."""
+        key = (module, filename)
+        decision = self._decisions.get(key)
+        if decision is None:
+            if len(self._decisions) >= _MAX_DECISIONS:
+                self._decisions.clear()
+            decision = self._decide(module, filename)
+            self._decisions[key] = decision
+        return decision
+
+    def _decide(self, module: str, filename: str) -> bool:
         if _matches(module, self.exclude):
             return False
         if self.include:
