@@ -118,36 +118,23 @@ def default_crash_classification(kind: str) -> dict[str, AttributeValue]:
 
 
 def _classification_from_registry(kind: str) -> dict[str, AttributeValue]:
-    registry: Any = importlib.import_module(
-        "otel_processors.registry"
-    ).Registry.builtin()
-    codes: Mapping[str, Any] = registry.codes
+    # Imported here: crash capture must install even if the registry is broken.
+    from otel_processors.classifier import Classification
+    from otel_processors.registry import Registry
+
+    registry = Registry.builtin()
     preferred = _SIGNAL_CODE if kind == "signal" else _EXCEPTION_CODE
-    code: Any = codes.get(preferred) or next(
-        (
-            c
-            for c in codes.values()
-            if getattr(c, "subcategory", None) == Subcategory.CRASH
-        ),
+    code = registry.codes.get(preferred) or next(
+        (c for c in registry.codes.values() if c.subcategory is Subcategory.CRASH),
         None,
     )
+    fallback = code is None
     if code is None:
         code = registry.fallback(Category.SYSTEM_ERROR)
 
-    code_id = str(code.id)
-    result: dict[str, AttributeValue] = {
-        attrs.ERROR_CATEGORY: str(code.category),
-        attrs.ERROR_SUBCATEGORY: str(code.subcategory),
-        attrs.ERROR_CODE: code_id,
-        attrs.ERROR_TYPE: code_id,
-        attrs.ERROR_SEVERITY: str(code.severity),
-        attrs.ERROR_RETRYABLE: bool(code.retryable),
-    }
-    if code.remediation:
-        result[attrs.ERROR_REMEDIATION] = str(code.remediation)
-    if code.runbook_url:
-        result[attrs.ERROR_RUNBOOK_URL] = str(code.runbook_url)
-    return result
+    reason = "fatal signal" if kind == "signal" else f"unhandled exception ({kind})"
+    classification = Classification(code=code, fallback=fallback, reason=reason)
+    return dict(classification.attributes())
 
 
 def _default_scrub() -> Scrub:
