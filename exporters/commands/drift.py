@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
 
 import yaml
@@ -49,7 +50,7 @@ example:
 
 _SERVE_EPILOG = """\
 The configuration lists the models, their reference files and Prometheus;
-see docs/drift-exporter.md. Stop with Ctrl-C.
+see docs/drift-exporter.md. Stop with Ctrl-C or SIGTERM.
 
 example:
   healthai-telemetry drift serve --config drift.yaml --port 9466
@@ -255,6 +256,8 @@ def _serve(args: argparse.Namespace) -> int:
         msg = f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
         raise CommandError(msg) from exc
     server.start()
+    # Containers stop with SIGTERM: leave the loop as for Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda signum, frame: server.request_stop())
     names = ", ".join(model.model for model in config.models)
     print(f"serving drift metrics of {names} on http://{args.host}:{port}/metrics")
     try:

@@ -202,8 +202,12 @@ class DriftServer:
             self._http.server_close()
             self._http = None
 
+    def request_stop(self) -> None:
+        """Ask ``wait`` to return; safe from a signal handler."""
+        self._stop.set()
+
     def wait(self) -> None:
-        """Block until ``stop`` is called (or the thread ends)."""
+        """Block until ``stop`` or ``request_stop`` is called."""
         while not self._stop.wait(1.0):
             pass
 
