@@ -269,3 +269,14 @@ def test_sample_code_file_exists() -> None:
     expected = Path(__file__).parent
 
     assert expected == result
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=120))
+def test_normalise_message_is_idempotent(message: str) -> None:
+    """Normalising twice gives what normalising once gives."""
+    once = normalise_message(message)
+
+    result = normalise_message(once)
+
+    assert once == result
