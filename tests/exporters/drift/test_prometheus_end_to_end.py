@@ -266,3 +266,36 @@ def test_serve_finds_shifted_feature_and_survives_prometheus_stop(
     assert {"unavailable": 1} == failed.errors
     assert metrics[("healthai_drift_staleness_seconds", "")] >= 1.5
     assert metrics[("healthai_drift_statistic", "creatinine_mg_dl")] > 0
+
+
+def test_service_restart_inside_the_window_keeps_counts(
+    prometheus: Callable[[list[str]], PrometheusServer],
+) -> None:
+    """A recorder restarted from zero on the same port (a counter reset) adds to
+    the window instead of making it negative."""
+    reference = demo_reference()
+    layouts = reference.layouts()
+    first = ModelRecorder("readmission", layouts, meter_provider=MeterProvider())
+    http, _ = serve_recorders([first], 0)
+    port = http.server_port
+    server = prometheus([f"127.0.0.1:{port}"])
+    server.wait_for_series("healthai_model_feature_value_bucket")
+    record_patients(first, 500, seed=4, shift={})
+    server.wait_for_scrapes(3)
+    http.shutdown()
+    http.server_close()
+
+    second = ModelRecorder("readmission", layouts, meter_provider=MeterProvider())
+    http, _ = serve_recorders([second], port)
+    try:
+        server.wait_for_scrapes(2)
+        record_patients(second, 300, seed=5, shift={})
+        server.wait_for_scrapes(3)
+        window = PrometheusSource(server.url, reference, window_seconds=60).fetch()
+    finally:
+        http.shutdown()
+        http.server_close()
+
+    result = window.features["age_years"].sum()
+    assert 800 * 0.8 <= result <= 800 * 1.35
+    assert window.features["age_years"].min() >= 0
