@@ -31,7 +31,9 @@ Two ways to publish, with the same series names in Prometheus:
   observable counters (``_total`` is appended by the Prometheus exporters).
 - prometheus-client: ``RecorderCollector`` yields the same families from a
   process's ``/metrics``, e.g. through ``serve_recorders``. Use one way or the
-  other for a given recorder, not both, or Prometheus counts twice.
+  other for a given recorder, not both, or Prometheus counts twice: pass
+  ``meter_provider=NoOpMeterProvider()`` to publish through prometheus-client
+  only.
 """
 
 from __future__ import annotations
