@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from opentelemetry import trace
 from opentelemetry._logs import LoggerProvider
@@ -34,7 +33,12 @@ from otel_processors._guard import record_failure
 from otel_processors.crash.fingerprint import InAppPolicy
 from otel_processors.crash.hooks import CrashHooks
 from otel_processors.crash.native import FatalSignalCapture
-from otel_processors.crash.report import Classify, CrashReporter
+from otel_processors.crash.report import (
+    Classify,
+    CrashReporter,
+    Scrub,
+    ScrubberLike,
+)
 from otel_processors.crash.spool import CrashSpool, SpoolReport, default_spool_dir
 
 __all__ = ["install", "installed_reporter", "send_spooled_reports", "uninstall"]
@@ -67,7 +71,7 @@ def install(
     *,
     logger_provider: LoggerProvider | None = None,
     tracer_provider: trace.TracerProvider | None = None,
-    scrubber: Any = None,
+    scrubber: ScrubberLike | Scrub | None = None,
     classifier: Classify | None = None,
     spool_dir: Path | str | None = None,
     in_app_prefixes: Sequence[str] | None = None,

@@ -48,6 +48,7 @@ __all__ = [
     "CRASH_KINDS",
     "CrashReporter",
     "CrashStats",
+    "ScrubberLike",
     "default_crash_classification",
 ]
 
@@ -67,8 +68,12 @@ Scrub = Callable[[str], str]
 Classify = Callable[[str], Mapping[str, AttributeValue]]
 
 
-class _ScrubberLike(Protocol):
-    def scrub(self, text: str) -> str: ...
+class ScrubberLike(Protocol):
+    """Anything with ``scrub(text) -> str``, such as ``Scrubber``."""
+
+    def scrub(self, text: str) -> str:
+        """Return ``text`` with patient data removed."""
+        ...
 
 
 @dataclass
@@ -153,7 +158,7 @@ def _identity(text: str) -> str:
     return text
 
 
-def _as_scrub(scrubber: _ScrubberLike | Scrub | None) -> Scrub:
+def _as_scrub(scrubber: ScrubberLike | Scrub | None) -> Scrub:
     if scrubber is None:
         return _default_scrub()
     method = getattr(scrubber, "scrub", None)
@@ -202,7 +207,7 @@ class CrashReporter:
         *,
         logger_provider: LoggerProvider | None = None,
         tracer_provider: trace.TracerProvider | None = None,
-        scrubber: _ScrubberLike | Scrub | None = None,
+        scrubber: ScrubberLike | Scrub | None = None,
         classifier: Classify | None = None,
         in_app: InAppPolicy | None = None,
         release: str | None = None,
@@ -304,6 +309,10 @@ class CrashReporter:
             extra: attributes added to the record (e.g. the release of the
                 crashed process, which overrides this reporter's).
             logger: emit through this logger instead of the provider's.
+
+        Raises:
+            Exception: whatever scrubbing or emitting raised, so the report
+                is retried later.
         """
         # A truncated crash file still makes a report, grouped by its first line.
         chain = parse_traceback(text) or [
