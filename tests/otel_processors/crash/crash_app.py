@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
     LogRecordExporter,
     LogRecordExportResult,
     SimpleLogRecordProcessor,
@@ -74,10 +75,17 @@ def setup() -> crash.CrashReporter:
     else:
         exporter = JsonLinesLogRecordExporter(os.environ["CRASH_APP_OUTPUT"])
 
-    provider = LoggerProvider(
-        resource=Resource.create({"service.name": "crash-app", "service.version": "1"})
-    )
-    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    resource = Resource.create({"service.name": "crash-app", "service.version": "1"})
+    if os.environ.get("CRASH_APP_BATCH"):
+        # Nothing but the crash reporter's own flush sends this batch: the
+        # delay is a minute and the provider is not shut down at exit.
+        provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+        provider.add_log_record_processor(
+            BatchLogRecordProcessor(exporter, schedule_delay_millis=60_000)
+        )
+    else:
+        provider = LoggerProvider(resource=resource)
+        provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     return crash.install(
         logger_provider=provider,
         scrubber=_scrub,

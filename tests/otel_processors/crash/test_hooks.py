@@ -122,6 +122,26 @@ def test_running_loop_handler_is_chained_and_restored(
     assert expected == result
 
 
+def test_fatal_crash_is_flushed_before_the_process_dies(
+    run_app: Callable[..., AppRun],
+) -> None:
+    """A batched FATAL record is exported by the reporter's bounded flush."""
+    run = run_app("main", env={"CRASH_APP_BATCH": "1"})
+
+    result = [record["severity"] for record in run.records]
+
+    assert result == ["FATAL"]
+
+
+def test_batched_error_waits_for_the_batch(run_app: Callable[..., AppRun]) -> None:
+    """A non-fatal record is not force-flushed (control for the test above)."""
+    run = run_app("thread", env={"CRASH_APP_BATCH": "1"})
+
+    result = run.records
+
+    assert result == []
+
+
 def test_release_option_overrides_service_version(
     run_app: Callable[..., AppRun],
 ) -> None:
