@@ -85,7 +85,10 @@ def _normal_reference() -> Reference:
 
 
 def test_a_modest_shift_is_detected_on_large_windows() -> None:
-    """A 0.4 sd mean shift on 100 000 rows warns after two windows; others stay OK."""
+    """A 0.4 sd shift on 100 000 rows warns at the second window (hysteresis).
+
+    The other features stay OK throughout.
+    """
     monitor = DriftMonitor(_normal_reference())
     rng = np.random.default_rng(2)
 
@@ -100,10 +103,23 @@ def test_a_modest_shift_is_detected_on_large_windows() -> None:
         )
         report = monitor.evaluate(window)
         levels.append({name: d.level for name, d in report.features.items()})
-    result = levels[-1]
+    result = levels
 
-    expected = {"age": Level.WARNING, "bmi": Level.OK, "creatinine": Level.OK}
+    ok = {"age": Level.OK, "bmi": Level.OK, "creatinine": Level.OK}
+    expected = [ok, {**ok, "age": Level.WARNING}]
     assert expected == result
+
+
+def test_on_large_windows_the_effect_size_floor_sets_the_threshold() -> None:
+    """With 100 000 rows noise is far below 0.1, so the thresholds are the floors."""
+    monitor = DriftMonitor(_normal_reference())
+    rng = np.random.default_rng(11)
+
+    report = monitor.evaluate(Window({"bmi": _bin(rng.normal(size=100_000))}))
+    bmi = report.features["bmi"]
+
+    expected = ({Level.WARNING: 0.1, Level.CRITICAL: 0.25}, True)
+    assert expected == (dict(bmi.thresholds), bmi.noise_floor < 0.01)
 
 
 def test_the_same_shift_on_fifty_rows_stays_under_the_noise_floor() -> None:
