@@ -83,20 +83,24 @@ class CrashHooks:
         self._install_asyncio()
 
     def uninstall(self) -> None:
-        """Restore the hooks that were in place before ``install``."""
+        """Restore the hooks that were in place before ``install``.
+
+        A hook replaced since by someone else is left in place (it may chain to
+        ours, which then only passes calls on, reporting nothing).
+        """
         if not self._installed:
             return
         self._installed = False
 
-        if self._previous_excepthook is not None:
+        if sys.excepthook == self._excepthook and self._previous_excepthook:
             sys.excepthook = self._previous_excepthook
-            self._previous_excepthook = None
-        if self._previous_threading_hook is not None:
+        if (
+            threading.excepthook == self._threading_hook
+            and self._previous_threading_hook
+        ):
             threading.excepthook = self._previous_threading_hook
-            self._previous_threading_hook = None
-        if self._previous_unraisable is not None:
+        if sys.unraisablehook == self._unraisable_hook and self._previous_unraisable:
             sys.unraisablehook = self._previous_unraisable
-            self._previous_unraisable = None
         self._uninstall_asyncio()
 
     # sys.excepthook
@@ -106,7 +110,7 @@ class CrashHooks:
         exc: BaseException,
         tb: TracebackType | None,
     ) -> None:
-        if not issubclass(exc_type, KeyboardInterrupt):
+        if self._installed and not issubclass(exc_type, KeyboardInterrupt):
             if exc.__traceback__ is None and tb is not None:
                 exc = exc.with_traceback(tb)
             self._reporter.report(exc, kind="main_thread", fatal=True)
@@ -116,8 +120,10 @@ class CrashHooks:
     # threading.excepthook
     def _threading_hook(self, args: threading.ExceptHookArgs) -> None:
         # SystemExit ends a thread on purpose; it is not a crash.
-        if args.exc_value is not None and not isinstance(
-            args.exc_value, (KeyboardInterrupt, SystemExit)
+        if (
+            self._installed
+            and args.exc_value is not None
+            and not isinstance(args.exc_value, (KeyboardInterrupt, SystemExit))
         ):
             self._reporter.report(args.exc_value, kind="thread")
         previous = self._previous_threading_hook or threading.__excepthook__
@@ -126,7 +132,7 @@ class CrashHooks:
     # sys.unraisablehook
     def _unraisable_hook(self, unraisable: Any) -> None:
         exc = getattr(unraisable, "exc_value", None)
-        if isinstance(exc, BaseException):
+        if self._installed and isinstance(exc, BaseException):
             self._reporter.report(exc, kind="unraisable")
         previous = self._previous_unraisable or sys.__unraisablehook__
         previous(unraisable)
@@ -176,8 +182,10 @@ class CrashHooks:
             failing_loop: asyncio.AbstractEventLoop, context: dict[str, Any]
         ) -> None:
             exc = context.get("exception")
-            if isinstance(exc, BaseException) and not isinstance(
-                exc, KeyboardInterrupt
+            if (
+                self._installed
+                and isinstance(exc, BaseException)
+                and not isinstance(exc, KeyboardInterrupt)
             ):
                 self._reporter.report(exc, kind="asyncio_task")
             if previous is not None:

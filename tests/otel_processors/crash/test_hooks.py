@@ -250,3 +250,35 @@ def test_uninstall_restores_every_hook(
 
     expected = (before, [True, True, True])
     assert expected == result
+
+
+def test_uninstall_leaves_a_later_hook_in_place_and_stops_reporting(
+    memory_reporter: tuple[crash.CrashReporter, InMemoryLogRecordExporter],
+) -> None:
+    """A hook installed after ours survives uninstall; ours then only chains."""
+    reporter, exporter = memory_reporter
+    original = threading.excepthook
+    seen: list[str] = []
+    threading.excepthook = lambda args: seen.append("before")
+    hooks = CrashHooks(reporter)
+    hooks.install()
+    ours = threading.excepthook
+
+    def later(args: threading.ExceptHookArgs) -> None:
+        seen.append("later")
+        ours(args)
+
+    threading.excepthook = later
+    hooks.uninstall()
+    try:
+        worker = threading.Thread(target=lambda: 1 / 0)
+        worker.start()
+        worker.join()
+        survived = threading.excepthook is later
+    finally:
+        threading.excepthook = original
+
+    result = (survived, seen, len(exporter.get_finished_logs()))
+
+    expected = (True, ["later", "before"], 0)
+    assert expected == result
