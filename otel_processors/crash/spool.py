@@ -21,7 +21,6 @@ See https://chromium.googlesource.com/crashpad/crashpad/+/HEAD/doc/overview_desi
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -30,6 +29,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so no spool processing
+    fcntl = None  # type: ignore[assignment]  # checked before each use
 
 __all__ = ["CrashSpool", "SpoolReport", "default_spool_dir"]
 
@@ -119,7 +123,11 @@ class CrashSpool:
 
         Yields:
             Whether the lock was acquired; when false, do not touch reports.
+            Always false where ``fcntl`` is missing (Windows).
         """
+        if fcntl is None:
+            yield False
+            return
         with open(self.root / "spool.lock", "a+b") as handle:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
