@@ -49,8 +49,9 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 _SQUARED = frozenset({"js_distance", "hellinger", "linf", "wasserstein"})
-# Bounds the memory of one simulation batch: draws x rows x bins integers.
-_MAX_CELLS_PER_BATCH = 4_000_000
+# Bounds one simulation batch (draws x rows x bins): 8 MB arrays are reused
+# from the heap, larger ones are mapped afresh each time, which was slower here.
+_MAX_CELLS_PER_BATCH = 1_000_000
 # A reference this many times larger than the window is treated as exact.
 _NEGLIGIBLE_REFERENCE_NOISE = 100
 
