@@ -28,6 +28,7 @@ from typing import Any
 from opentelemetry._logs import get_logger_provider
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import get_tracer_provider
@@ -59,10 +60,21 @@ class HealthAIConfigurator(_OTelSDKConfigurator):
                 )
             )
 
+        # Remember the log exporters the SDK builds: the crash spool sends the
+        # reports of fatal signals through one and needs its export result.
+        log_exporters: list[LogRecordExporter] = []
+
+        def export_log_record_processor(
+            exporter: LogRecordExporter,
+        ) -> BatchLogRecordProcessor:
+            log_exporters.append(exporter)
+            return BatchLogRecordProcessor(exporter)
+
         taxonomy_logs = TaxonomyLogRecordProcessor(
             classifier=settings.classifier, scrubber=settings.scrubber
         )
         kwargs.setdefault("export_span_processor", export_span_processor)
+        kwargs.setdefault("export_log_record_processor", export_log_record_processor)
         kwargs["log_record_processors"] = [
             taxonomy_logs,
             *kwargs.get("log_record_processors", ()),

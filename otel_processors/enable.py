@@ -157,7 +157,10 @@ def enable(
     use_crash = settings.crash_reporting if crash_reporting is None else crash_reporting
     if use_crash:
         pipeline.crash_reporter = install_crash_reporting(
-            settings, tracer_provider, logger_provider
+            settings,
+            tracer_provider,
+            logger_provider,
+            spool_exporter=log_exporters[0] if log_exporters else None,
         )
     return pipeline
 
@@ -166,8 +169,19 @@ def install_crash_reporting(
     settings: PipelineSettings,
     tracer_provider: TracerProvider | None,
     logger_provider: LoggerProvider | None,
+    *,
+    spool_exporter: LogRecordExporter | None = None,
 ) -> Any:
-    """Install the crash hooks; return the reporter, or None when that failed."""
+    """Install the crash hooks; return the reporter, or None when that failed.
+
+    Args:
+        settings: the scrubber comes from here.
+        tracer_provider: flushed after a fatal crash.
+        logger_provider: where crash records go.
+        spool_exporter: the exporter that confirms delivery of reports left by
+            fatal signals; without it, a report counts as sent when the
+            provider's flush returns, even if the export failed.
+    """
     try:
         from otel_processors import crash
 
@@ -175,6 +189,7 @@ def install_crash_reporting(
             logger_provider=logger_provider,
             tracer_provider=tracer_provider,
             scrubber=settings.scrubber,
+            spool_exporter=spool_exporter,
         )
     except Exception as exc:
         record_failure("crash.install", exc)

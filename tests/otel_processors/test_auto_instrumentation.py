@@ -150,3 +150,44 @@ def test_classified_errors_are_counted_as_a_metric(received: Received) -> None:
     result = received.metric_names()
 
     assert "healthai.errors.classified" in result
+
+
+def test_crash_of_an_instrumented_service_is_reported_fatal_and_scrubbed(
+    tmp_path: Path,
+) -> None:
+    """An unhandled exception becomes one FATAL, fingerprinted, scrubbed record."""
+    crashing = SAMPLE_SERVICE.with_name("crashing_service.py")
+    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
+    with OTLPReceiver() as receiver:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("OTEL_", "HEALTHAI_"))
+        }
+        env.update(
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_SERVICE_NAME="admissions",
+            HEALTHAI_CRASH_DIR=str(tmp_path),
+        )
+        completed = subprocess.run(
+            [str(instrument), sys.executable, str(crashing), "00451234"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        _wait_for(receiver.received, spans=0, logs=1)
+    crashes = [
+        r
+        for r in receiver.received.log_records()
+        if "healthai.crash.fingerprint" in attributes_of(r)
+    ]
+
+    result = [
+        (r.severity_text, attributes_of(r)["healthai.crash.kind"]) for r in crashes
+    ]
+
+    assert 1 == completed.returncode
+    assert [("FATAL", "main_thread")] == result
+    assert b"00451234" not in receiver.received.all_raw()
