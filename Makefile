@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := prometheus prometheus-alertmanager
+CODE := otel_processors exporters tests benchmarks
 
 .PHONY: demo test lint typecheck unit system-deps bench clean
 
@@ -28,8 +29,8 @@ system-deps:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy otel_processors exporters

@@ -1,1 +1,5 @@
-"""Processes that run beside the services: drift exporter, crash service, Jira bridge, command line."""
+"""What runs beside the services.
+
+The drift exporter, the crash service, symbolication, the demo and the
+``healthai-telemetry`` command line.
+"""
