@@ -213,12 +213,12 @@ class NoiseFloorCalibrator:
             (int(row), statistic, bucket)
             for row, bucket in zip(rows, buckets, strict=True)
         ]
-        missing = [index for index, key in enumerate(keys) if key not in self._cache]
-        if missing:
+        uncached = [i for i, key in enumerate(keys) if key not in self._cache]
+        if uncached:
             self._calibrate(
                 statistic,
-                np.asarray([rows[i] for i in missing], dtype=np.intp),
-                np.asarray([buckets[i] for i in missing], dtype=np.int64),
+                np.asarray([rows[i] for i in uncached], dtype=np.intp),
+                np.asarray([buckets[i] for i in uncached], dtype=np.int64),
             )
         return [self._cache[key] for key in keys]
 
