@@ -132,12 +132,15 @@ def _phone_valid(text: str) -> bool:
 
 
 def _public_ip(text: str) -> bool:
-    # Loopback and unspecified addresses name this machine, never a person.
+    # Loopback and unspecified addresses name this machine, never a person;
+    # reserved IPv6 space holds no hosts but does hold Python slices ("a[1::2]").
     try:
         address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         return False
-    return not (address.is_loopback or address.is_unspecified)
+    if address.is_loopback or address.is_unspecified:
+        return False
+    return address.version == 4 or not address.is_reserved
 
 
 # Building blocks. A number must not continue a word, path, version or port.
@@ -211,13 +214,13 @@ def _pattern(
 
 
 _SKELETON_TABLE: Final = bytes.maketrans(
-    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
-    b"9" * 10 + b"A" * 26 + b"a" * 26,
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz\t",
+    b"9" * 10 + b"A" * 26 + b"a" * 26 + b" ",
 )
 
 
 def skeleton(text: str) -> bytes:
-    """Return the shape of ``text``: ASCII digits as 9, letters as A or a.
+    """Return the shape of ``text``: ASCII digits as 9, letters as A or a, tab as space.
 
     ``"SSN 123-45-6789"`` has the skeleton ``b"AAA 999-99-9999"``. Looking for
     a literal in it is a fast byte search, far cheaper than running a
@@ -293,7 +296,7 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
         r"(?:,?[ \t]+(?:Apt|Apartment|Suite|Ste|Unit|#)\.?[ \t]*[\w-]{1,8})?"
         rf"(?:,[ \t]*[A-Z][a-z]{{1,20}}(?:[ \t]+[A-Z][a-z]{{1,20}}){{0,2}})?"
         rf"(?:,?[ \t]+{_STATES})?(?:[ \t]+\d{{5}}(?:-\d{{4}})?)?)(?![\w-])",
-        shape=(b"9 Aa", b"9\tAa", b"9 9aa", b"9\t9aa"),
+        shape=(b"9 Aa", b"9 9aa"),
     ),
     _pattern(
         "ADDRESS",
@@ -312,7 +315,7 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
     _pattern(
         "ZIP",
         rf"[A-Za-z],[ \t]?{_STATES}[ \t](?P<v>\d{{5}}(?:-\d{{4}})?)(?![\w-])",
-        shape=(b"AA 99999", b"AA\t99999"),
+        shape=(b"AA 99999",),
     ),
     _pattern(
         "DOB",
@@ -444,7 +447,7 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
         "CARD",
         rf"{_NUM_START}(?P<v>[2-6]\d{{3}}(?:\d{{9,15}}"
         rf"|(?P<s>[ -])\d{{1,6}}(?:(?P=s)\d{{1,6}}){{1,6}})){_NUM_END}",
-        shape=(r"9999(?:999999999|[ -]9999)",),
+        shape=(r"9999(?<![A-Za-z9._:/-]9999)(?:999999999|[ -]9999)",),
         locate=_locate_card,
     ),
     _pattern(
@@ -486,7 +489,6 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
         r"(?:[0-9A-Fa-f]{1,4}:){0,6}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?"
         r"(?:%[\w.-]{1,16})?)(?![\w:])",
         gate=("::",),
-        shape=(b"::",),
         validate=_public_ip,
     ),
 )

@@ -530,7 +530,16 @@ class _GatedPatterns:
         )
         self._anywhere = [(w, bits[w]) for w in words if not w[0].isalpha()]
         offset = len(words)
-        self._shapes = [(shape, 1 << (offset + i)) for i, shape in enumerate(shapes)]
+        self._literal_shapes = [
+            (shape, 1 << (offset + i))
+            for i, shape in enumerate(shapes)
+            if isinstance(shape, bytes)
+        ]
+        self._pattern_shapes = [
+            (shape.search, 1 << (offset + i))
+            for i, shape in enumerate(shapes)
+            if not isinstance(shape, bytes)
+        ]
         self._masks = [
             (
                 pattern,
@@ -539,6 +548,9 @@ class _GatedPatterns:
             )
             for pattern in self._patterns
         ]
+        self._ungated = tuple(
+            pattern for pattern, gate, shape in self._masks if not gate and not shape
+        )
 
     def __bool__(self) -> bool:
         return bool(self._patterns)
@@ -559,16 +571,17 @@ class _GatedPatterns:
         for word, bit in self._anywhere:
             if word in text:
                 present |= bit
-        if self._shapes:
+        if self._literal_shapes or self._pattern_shapes:
             shape_of_text = skeleton(text)
-            for shape, bit in self._shapes:
-                found = (
-                    shape in shape_of_text
-                    if isinstance(shape, bytes)
-                    else shape.search(shape_of_text) is not None
-                )
-                if found:
+            for literal, bit in self._literal_shapes:
+                if literal in shape_of_text:
                     present |= bit
+            for search, bit in self._pattern_shapes:
+                if search(shape_of_text) is not None:
+                    present |= bit
+
+        if not present:
+            return list(self._ungated)
         return [
             pattern
             for pattern, gate, shape in self._masks

@@ -144,6 +144,8 @@ LOOK_ALIKES = [
     "GET /api/v1/patients/{patient_id}/score 200",
     "OID 1.2.840.113619.2.55",
     "shape (1024, 768) dtype float32",
+    "    evens = batch[::2]; odds = batch[1::2]",
+    "std::vector<int> and deadbeef::cafe",
 ]
 
 
