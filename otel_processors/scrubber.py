@@ -533,12 +533,12 @@ class _GatedPatterns:
         self._literal_shapes = [
             (shape, 1 << (offset + i))
             for i, shape in enumerate(shapes)
-            if isinstance(shape, bytes)
+            if isinstance(shape, str)
         ]
         self._pattern_shapes = [
             (shape.search, 1 << (offset + i))
             for i, shape in enumerate(shapes)
-            if not isinstance(shape, bytes)
+            if not isinstance(shape, str)
         ]
         self._masks = [
             (
