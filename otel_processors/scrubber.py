@@ -24,7 +24,7 @@ import os
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import yaml
@@ -551,6 +551,16 @@ class _GatedPatterns:
         self._ungated = tuple(
             pattern for pattern, gate, shape in self._masks if not gate and not shape
         )
+        self._ungated_positions = tuple(
+            p
+            for p, (_, gate, shape) in enumerate(self._masks)
+            if not gate and not shape
+        )
+        # For each gate bit, the positions of the patterns it may open.
+        self._opened_by: dict[int, tuple[int, ...]] = {}
+        for position, (_, gate, shape) in enumerate(self._masks):
+            for bit in _bits(gate | shape):
+                self._opened_by[bit] = (*self._opened_by.get(bit, ()), position)
 
     def __bool__(self) -> bool:
         return bool(self._patterns)
@@ -582,11 +592,23 @@ class _GatedPatterns:
 
         if not present:
             return list(self._ungated)
+        positions = {p for bit in _bits(present) for p in self._opened_by[bit]}
+        positions.update(self._ungated_positions)
+        masks = self._masks
         return [
-            pattern
-            for pattern, gate, shape in self._masks
-            if (not gate or gate & present) and (not shape or shape & present)
+            masks[p][0]
+            for p in sorted(positions)
+            if (not masks[p][1] or masks[p][1] & present)
+            and (not masks[p][2] or masks[p][2] & present)
         ]
+
+
+def _bits(value: int) -> Iterator[int]:
+    """Yield the set bits of ``value``, lowest first."""
+    while value:
+        low = value & -value
+        yield low
+        value ^= low
 
 
 def _gate_words(key: str) -> set[str]:
