@@ -79,6 +79,7 @@ _TEXT_KEYS_HANDLED_ELSEWHERE: Final = frozenset(
     {"authorization", "proxy_authorization", "bearer", "cookie", "set_cookie"}
 )
 _IP_OR_PORT_RE: Final = re.compile(r"[\d.:\[\]a-fA-F]+")
+_DIGIT_GROUPS_RE: Final = re.compile(r"(?:,?[ \t]+\d{1,6}(?![\w.:]))*")
 _ALLOWED: Final = ""
 _WORD_START: Final = "[^A-Za-z0-9]"
 _MARKER_RE: Final = re.compile(r"\[REDACTED:[A-Z0-9_]{1,32}\]")
@@ -165,6 +166,14 @@ class Scrubber:
         self._clean: dict[str, None] = {}
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        _logger.debug(
+            "Scrubber ready: %d built-in and %d extra patterns, %d allow and "
+            "%d redact keys added",
+            len(CATALOGUE),
+            len(user_patterns),
+            len(user_allow),
+            len(redact_keys),
+        )
 
     @classmethod
     def from_env(cls) -> Scrubber:
@@ -428,6 +437,7 @@ class Scrubber:
             pass
 
         decision = self._decide_uncached(key)
+        # A racing thread may clear the cache meanwhile: harmless, it refills.
         if len(self._decisions) >= _KEY_CACHE_SIZE:
             self._decisions.clear()
         self._decisions[key] = decision
@@ -502,9 +512,16 @@ class Scrubber:
         if kind in {"CREDENTIALS", "TOKEN"}:
             return _replace_span(match, "u", kind, counts)
 
-        # Names, addresses, dates and numbers may run over several words.
+        # Names, addresses and dates run over several words, numbers over
+        # several digit groups ("phone: 555 123 4567"); other words stay.
         counts[kind] += 1
-        return match.string[start : match.start("u")] + marker(kind)
+        rest = match["c"]
+        if kind not in {"NAME", "ADDRESS", "DOB"}:
+            digits = _DIGIT_GROUPS_RE.match(rest)
+            rest = rest[digits.end() :] if digits else rest
+        else:
+            rest = ""
+        return match.string[start : match.start("u")] + marker(kind) + rest
 
 
 class _GatedPatterns:

@@ -23,6 +23,8 @@ PHI_CORPUS = [
         "lookup failed for patient [REDACTED:NAME], SSN [REDACTED:SSN]",
     ),
     ("ssn=123456789 rejected", "ssn=[REDACTED:SSN] rejected"),
+    ("ssn: 123 45 6789 Rejected", "ssn: [REDACTED:SSN] Rejected"),
+    ("phone=555 123 4567 OK", "phone=[REDACTED:PHONE] OK"),
     ("social security number: 123 45 6789", "social security number: [REDACTED:SSN]"),
     ("KeyError: '078-05-1120'", "KeyError: '[REDACTED:SSN]'"),
     ("MRN: A1234567 not found", "MRN: [REDACTED:MRN] not found"),
