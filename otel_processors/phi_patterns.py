@@ -156,11 +156,17 @@ _DATE: Final = (
     r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
     r"|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
     rf"|(?i:{_MONTH})\.?[ \t]+\d{{1,2}}(?:st|nd|rd|th)?,?[ \t]+\d{{4}}"
-    rf"|\d{{1,2}}(?:st|nd|rd|th)?[ \t]+(?i:{_MONTH})\.?,?[ \t]+\d{{4}})"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?[ \t]+(?i:{_MONTH})\.?,?[ \t]+\d{{4}}"
+    r"|(?:19|20)\d{6})"
 )
 
-# A capitalised name word: Smith, O'Brien, McDonald, Smith-Jones.
-_NAME_WORD: Final = r"[A-Z][a-z]{0,30}(?:['’-][A-Z]?[a-z]{1,30}|[A-Z][a-z]{1,30}){0,2}"
+# A capitalised name word: Smith, O'Brien, McDonald, Smith-Jones, Núñez.
+_UPPER: Final = "A-ZÀ-ÖØ-Þ"
+_LOWER: Final = "a-zß-öø-ÿ"
+_NAME_WORD: Final = (
+    rf"[{_UPPER}][{_LOWER}]{{0,30}}"
+    rf"(?:['’-][{_UPPER}]?[{_LOWER}]{{1,30}}|[{_UPPER}][{_LOWER}]{{1,30}}){{0,2}}"
+)
 # Words that follow "patient" in ordinary log text and are not names.
 _NOT_NAMES: Final = (
     r"(?!(?:A|An|The|Not|No|None|Null|Is|Was|Has|Had|Id|ID|Ids|IDs|Data|Record|"
@@ -170,9 +176,11 @@ _NOT_NAMES: Final = (
     r"Batch|Admitted|Discharged|Level|Context|Details|Identifier|Number)\b)"
 )
 _NAME: Final = (
+    # Upper case only in the "SMITH, JOHN" form of registration systems.
+    r"(?:[A-Z]{2,30},[ \t]?[A-Z]{2,30}(?:[ \t]+[A-Z]\.?(?![\w]))?|"
     rf"{_NOT_NAMES}{_NAME_WORD}"
     rf"(?:,[ \t]*{_NAME_WORD}(?:[ \t]+[A-Z]\.(?!\w))?"
-    rf"|(?:[ \t]+[A-Z]\.(?!\w))?(?:[ \t]+{_NOT_NAMES}{_NAME_WORD}){{0,2}})"
+    rf"|(?:[ \t]+[A-Z]\.(?!\w))?(?:[ \t]+{_NOT_NAMES}{_NAME_WORD}){{0,2}}))"
 )
 
 _STREET_SUFFIX: Final = (

@@ -53,6 +53,15 @@ PHI_CORPUS = [
     ("Pt. Smith, John admitted", "Pt. [REDACTED:NAME] admitted"),
     ("patient: Mary O'Brien-Lee", "patient: [REDACTED:NAME]"),
     ("Dr. Gregory House signed", "Dr. [REDACTED:NAME] signed"),
+    ("patient José Núñez-Peña", "patient [REDACTED:NAME]"),
+    ("Pt. SMITH, JOHN A admitted", "Pt. [REDACTED:NAME] admitted"),
+    ("DOB=19620314", "DOB=[REDACTED:DOB]"),
+    (
+        "SELECT * FROM visits WHERE ssn = '123-45-6789' AND last_name = 'Smith'",
+        "SELECT * FROM visits WHERE ssn = '[REDACTED:SSN]' AND last_name = "
+        "'[REDACTED:NAME]'",
+    ),
+    ("visit 12 Oak Dr, Springfield", "visit [REDACTED:ADDRESS]"),
     ("Mrs. Jones called", "Mrs. [REDACTED:NAME] called"),
     ("name=John Q. Public", "name=[REDACTED:NAME]"),
     ('{"patient_name": "Ana María"}', '{"patient_name": "[REDACTED:NAME]"}'),
