@@ -362,7 +362,31 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
         + r"(?:[ \t]*(?i:number|no\.?|#))?"
         + _SEP
         + r"(?P<v>\d{10})(?!\d)",
-        gate=("npi", "provider"),
+        gate=("npi", "national"),
+    ),
+    # After a word naming a clinician, ten digits are an NPI when the check
+    # digit agrees: "referring provider 1245319599".
+    _pattern(
+        "NPI",
+        _context(
+            r"provider|prescriber|physician|clinician|practitioner|referring|"
+            r"attending|rendering|ordering"
+        )
+        + r"(?:[ \t]+(?i:id|number|no\.?|#))?"
+        + _SEP
+        + r"(?P<v>\d{10})(?!\d)",
+        gate=(
+            "provider",
+            "prescriber",
+            "physician",
+            "clinician",
+            "practitioner",
+            "referring",
+            "attending",
+            "rendering",
+            "ordering",
+        ),
+        validate=npi_valid,
     ),
     _pattern(
         "MRN",

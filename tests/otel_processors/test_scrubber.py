@@ -84,6 +84,7 @@ PHI_CORPUS = [
     ("card 3782 822463 10005", "card [REDACTED:CARD]"),
     ("NPI 1234567893 inactive", "NPI [REDACTED:NPI] inactive"),
     ("provider npi: 1245319599", "provider npi: [REDACTED:NPI]"),
+    ("referring provider 1245319599", "referring provider [REDACTED:NPI]"),
     ("MBI 1EG4-TE5-MK73", "MBI [REDACTED:MEDICARE]"),
     (
         "eligibility for 1EG4TE5MK73 failed",
@@ -149,6 +150,7 @@ LOOK_ALIKES = [
     "MRN lookup failed",
     "batch 2026-12-03/part-00017.parquet written",
     "retry policy exponential, max 5",
+    "provider 1764787711 responded (epoch seconds, check digit fails)",
     "member of group admins",
     "numpy 1.26.4 scipy 1.11.4",
     "ValueError: could not convert string to float: 'abc'",
