@@ -36,7 +36,10 @@ Remove patient data from text read on standard input and write the result to
 standard output, streaming: SSNs, MRNs, names in context, dates of birth,
 phone numbers, e-mail and street addresses, ZIP codes, IP addresses, card
 numbers, NPIs, Medicare ids, account ids, URL credentials and tokens are
-replaced by [REDACTED:KIND].
+replaced by [REDACTED:KIND]. Bytes that are not UTF-8 pass through as they
+are. With --json-lines, a line that is not JSON is reported on stderr with its
+number and still written, scrubbed as text. Exit status 2 on a bad patterns
+file.
 
 Extra patterns and key lists come from --patterns, or else from the file
 named by {PATTERNS_ENV}; the format is YAML:
