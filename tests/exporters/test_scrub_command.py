@@ -95,13 +95,15 @@ def test_stats_report_counts_by_kind_on_stderr(run: Runner) -> None:
     """--stats writes the line count and replacements by kind to stderr only."""
     stdin = b"SSN 123-45-6789\nmail a@example.org b@example.org\nclean\n"
 
+    expected = (
+        "healthai-telemetry scrub: 3 lines, 3 replacements\n"
+        "  EMAIL        2\n"
+        "  SSN          1\n"
+    )
+
     result = run(["--stats"], stdin)
 
-    assert b"[REDACTED" not in result.stderr
-    assert "3 lines, 3 replacements" in result.stderr.decode()
-    assert {"EMAIL": "2", "SSN": "1"} == dict(
-        line.split() for line in result.stderr.decode().splitlines()[1:]
-    )
+    assert expected == result.stderr.decode()
 
 
 def test_json_lines_are_scrubbed_by_key_and_value_and_stay_json(run: Runner) -> None:
@@ -137,7 +139,9 @@ def test_invalid_json_line_is_reported_and_still_emitted_scrubbed(run: Runner) -
     result = run(["--json-lines"], stdin)
 
     assert (0, expected) == (result.returncode, result.stdout)
-    assert "line 2: invalid JSON" in result.stderr.decode()
+    assert "line 2: invalid JSON (Expecting value at column 1)" in (
+        result.stderr.decode()
+    )
 
 
 def test_patterns_file_adds_kinds_and_keys(tmp_path: Path, run: Runner) -> None:
@@ -167,11 +171,12 @@ def test_bad_patterns_file_exits_2_naming_the_file(tmp_path: Path, run: Runner) 
     path = tmp_path / "scrub.yaml"
     path.write_text("patterns: {BED: 'bed ('}\n", encoding="utf-8")
 
-    result = run(["--patterns", str(path)], b"x\n")
+    outcome = run(["--patterns", str(path)], b"x\n")
+    message = outcome.stderr.decode()
 
-    assert 2 == result.returncode
-    assert str(path) in result.stderr.decode()
-    assert "BED" in result.stderr.decode()
+    result = (outcome.returncode, str(path) in message, "pattern BED" in message)
+
+    assert (2, True, True) == result
 
 
 def test_lines_come_out_before_input_ends() -> None:

@@ -402,10 +402,11 @@ def test_bad_patterns_file_names_the_file_and_key(
     with pytest.raises(ConfigurationError) as caught:
         Scrubber.from_env()
 
-    result = str(caught.value)
+    message = str(caught.value)
 
-    assert str(path) in result
-    assert fragment in result
+    result = (str(path) in message, fragment in message)
+
+    assert (True, True) == result
 
 
 def test_missing_patterns_file_is_a_configuration_error(
@@ -470,13 +471,21 @@ def test_awkward_strings_are_scrubbed_without_error(
     scrubber: Scrubber, text: str
 ) -> None:
     """Surrogates, NUL and unusual separators are handled like any text."""
-    result = scrubber.scrub(text)
+    scrubbed = scrubber.scrub(text)
 
-    assert "[REDACTED:ERROR]" not in result
-    assert "123-45-6789" not in result
-    assert "555-123-4567" not in result
-    assert "12345678" not in result
-    assert "a@example.org" not in result
+    result = [
+        fragment
+        for fragment in (
+            "[REDACTED:ERROR]",
+            "123-45-6789",
+            "555-123-4567",
+            "12345678",
+            "a@example.org",
+        )
+        if fragment in scrubbed
+    ]
+
+    assert [] == result
 
 
 @pytest.mark.parametrize(
@@ -537,7 +546,7 @@ def test_scrub_never_raises_and_is_idempotent(text: str) -> None:
     result = scrubber.scrub(once)
 
     assert once == result
-    assert "[REDACTED:ERROR]" not in once
+    assert "[REDACTED:ERROR]" not in result
 
 
 @settings(max_examples=300, deadline=None)
