@@ -542,8 +542,8 @@ class _GatedPatterns:
         self._lower_re = _alternation(
             [w for w in words if w == w.lower() and w[0].isalpha()], _WORD_START
         )
-        self._cased_re = _alternation(
-            [w for w in words if w != w.lower() and w[0].isalpha()], _WORD_START
+        self._cased_re = _initial_alternation(
+            [w for w in words if w != w.lower() and w[0].isalpha()]
         )
         self._anywhere = [(w, bits[w]) for w in words if not w[0].isalpha()]
         offset = len(words)
@@ -645,6 +645,24 @@ def _alternation(words: list[str], before: str) -> re.Pattern[str] | None:
     if not words:
         return None
     return re.compile(f"{before}(?=({_trie_regex(sorted(set(words)))}))")
+
+
+def _initial_alternation(words: list[str]) -> re.Pattern[str] | None:
+    """Find ``words`` at word starts, trying only where one of their initials is.
+
+    For a few words with rare initials ("Mr", "Dr", "Prof") this skips most of
+    the text, where ``_alternation`` stops at every separator.
+    """
+    if not words:
+        return None
+    initials = sorted({word[0] for word in words})
+    branches = "|".join(
+        f"(?<={re.escape(initial)})"
+        + _trie_regex(sorted({w[1:] for w in words if w[0] == initial}))
+        for initial in initials
+    )
+    charset = "".join(re.escape(initial) for initial in initials)
+    return re.compile(f"([{charset}](?<![A-Za-z0-9].)(?:{branches}))")
 
 
 def _trie_regex(words: list[str]) -> str:
