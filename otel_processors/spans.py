@@ -70,6 +70,7 @@ class ScrubbingSpanExporter(SpanExporter):
             raise ValueError(msg)
         self._exporter = exporter
         self._scrubber = scrubber if scrubber is not None else Scrubber.from_env()
+        self._clean = _CleanMemo()
 
     @property
     def exporter(self) -> SpanExporter:
@@ -99,7 +100,16 @@ class ScrubbingSpanExporter(SpanExporter):
             return _withheld_copy(span)
 
     def _rewrite(self, span: ReadableSpan) -> ReadableSpan:
-        return _scrubbed_copy(span, self._scrubber, extra_attributes=None)
+        return self._scrubbed(span)
+
+    def _scrubbed(self, span: ReadableSpan) -> ReadableSpan:
+        # Most spans repeat the same names and attribute values; one already
+        # found clean needs no copy at all.
+        if self._clean.holds(span):
+            return span
+        copy = _scrubbed_copy(span, self._scrubber, extra_attributes=None)
+        self._clean.learn(span, copy)
+        return copy
 
 
 class TaxonomySpanExporter(ScrubbingSpanExporter):
@@ -130,7 +140,7 @@ class TaxonomySpanExporter(ScrubbingSpanExporter):
     def _rewrite(self, span: ReadableSpan) -> ReadableSpan:
         classification = self._classify_guarded(span)
         if classification is None:
-            return _scrubbed_copy(span, self._scrubber, extra_attributes=None)
+            return self._scrubbed(span)
 
         self._count(span, classification)
         extra = classification.attributes()
@@ -242,6 +252,47 @@ class _RewrittenSpan(ReadableSpan):
     @property
     def dropped_links(self) -> int:
         return self._dropped[2]
+
+
+class _CleanMemo:
+    """Remember span names and attribute pairs that scrubbing left unchanged.
+
+    Bounded: when full it starts again empty, which costs a few re-scrubs and
+    keeps memory flat whatever the cardinality of the values.
+    """
+
+    def __init__(self, max_entries: int = 16_384) -> None:
+        self._max_entries = max_entries
+        self._names: set[str] = set()
+        self._pairs: set[tuple[str, object]] = set()
+
+    def holds(self, span: ReadableSpan) -> bool:
+        """True when nothing in ``span`` can change by scrubbing it."""
+        if span.events or span.links or span.status.description:
+            return False
+        if span.name not in self._names:
+            return False
+        pairs = self._pairs
+        try:
+            return all(pair in pairs for pair in (span.attributes or {}).items())
+        except TypeError:  # an unhashable value
+            return False
+
+    def learn(self, span: ReadableSpan, scrubbed: ReadableSpan) -> None:
+        """Remember what scrubbing ``span`` into ``scrubbed`` left unchanged."""
+        if len(self._pairs) + len(self._names) > self._max_entries:
+            self._pairs.clear()
+            self._names.clear()
+
+        if scrubbed.name == span.name:
+            self._names.add(span.name)
+        after = scrubbed.attributes or {}
+        for key, value in (span.attributes or {}).items():
+            if after.get(key) == value and isinstance(value, _HASHABLE):
+                self._pairs.add((key, value))
+
+
+_HASHABLE = (str, bool, int, float, tuple)
 
 
 def _scrubbed_copy(

@@ -263,3 +263,40 @@ def test_hostile_exception_events_never_break_the_export(
     assert 1 == len(result)
     assert "healthai.error.code" in (result[0].attributes or {})
     provider.shutdown()
+
+
+def test_span_already_known_clean_is_exported_without_a_copy(
+    memory: InMemorySpanExporter,
+) -> None:
+    """The second identical clean span goes out as the SDK's own object."""
+    exporter = ScrubbingSpanExporter(memory, scrubber=Scrubber())
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    for _ in range(2):
+        with tracer.start_as_current_span("GET /v1/predict") as span:
+            span.set_attribute("http.route", "/v1/predict")
+
+    first, second = memory.get_finished_spans()
+
+    result = type(second).__name__
+
+    assert "_RewrittenSpan" == type(first).__name__
+    assert "ReadableSpan" == result
+
+
+def test_new_value_of_a_known_clean_key_is_still_scrubbed(
+    memory: InMemorySpanExporter,
+) -> None:
+    """Remembering a clean value of a key does not let other values through."""
+    exporter = ScrubbingSpanExporter(memory, scrubber=Scrubber())
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    for note in ("all fine", "all fine", "ssn 123-45-6789"):
+        with tracer.start_as_current_span("s") as span:
+            span.set_attribute("note", note)
+
+    result = memory.get_finished_spans()[-1].attributes["note"]
+
+    assert "ssn [REDACTED:SSN]" == result
