@@ -153,6 +153,7 @@ class Scrubber:
             )
         )
         self._user = _GatedPatterns(user_patterns)
+        self._has_user_patterns = bool(user_patterns)
 
         user_allow = [key.lower() for key in allow_keys]
         self._user_redact = frozenset(_normalise_key(key) for key in redact_keys)
@@ -305,12 +306,12 @@ class Scrubber:
             return text
 
         original = text
-        counts: Counter[str] = Counter()
+        counts: dict[str, int] = {}
         if len(text) > _SPLIT_ABOVE_CHARS and "\n" in text:
             text = self._scrub_blocks(text, counts)
         else:
             text = self._scrub_unit(text, self._builtin, counts)
-        if self._user:
+        if self._has_user_patterns:
             text = self._scrub_unit(text, self._user, counts)
 
         if counts:
@@ -327,7 +328,7 @@ class Scrubber:
             self._clean.clear()
         self._clean[text] = None
 
-    def _scrub_blocks(self, text: str, counts: Counter[str]) -> str:
+    def _scrub_blocks(self, text: str, counts: dict[str, int]) -> str:
         """Scrub a long text block by block, line by line where a gate opens.
 
         No built-in pattern crosses a newline, so a block whose gates are all
@@ -354,7 +355,7 @@ class Scrubber:
         return "".join(parts)
 
     def _scrub_unit(
-        self, text: str, patterns: _GatedPatterns, counts: Counter[str]
+        self, text: str, patterns: _GatedPatterns, counts: dict[str, int]
     ) -> str:
         for _ in range(_MAX_PASSES):
             active = patterns.active(text)
@@ -499,7 +500,7 @@ class Scrubber:
         return PhiPattern("KEY", regex, tuple(sorted(words)))
 
     def _key_value_replacement(
-        self, match: re.Match[str], *, counts: Counter[str]
+        self, match: re.Match[str], *, counts: dict[str, int]
     ) -> str:
         kind = self._text_kinds.get(_normalise_key(match["k"]), "KEY")
         start, end = match.span()
@@ -514,7 +515,7 @@ class Scrubber:
 
         # Names, addresses and dates run over several words, numbers over
         # several digit groups ("phone: 555 123 4567"); other words stay.
-        counts[kind] += 1
+        counts[kind] = counts.get(kind, 0) + 1
         rest = match["c"]
         if kind not in {"NAME", "ADDRESS", "DOB"}:
             digits = _DIGIT_GROUPS_RE.match(rest)
@@ -709,7 +710,7 @@ class _Replacer:
 
     __slots__ = ("_counts", "_pattern")
 
-    def __init__(self, pattern: PhiPattern, counts: Counter[str]) -> None:
+    def __init__(self, pattern: PhiPattern, counts: dict[str, int]) -> None:
         self._pattern = pattern
         self._counts = counts
 
@@ -726,16 +727,16 @@ class _Replacer:
             return match[0]
         text, offset = match.string, match.start(group)
         start, end = offset + span[0], offset + span[1]
-        self._counts[pattern.kind] += 1
+        self._counts[pattern.kind] = self._counts.get(pattern.kind, 0) + 1
         return (
             text[match.start() : start] + marker(pattern.kind) + text[end : match.end()]
         )
 
 
 def _replace_span(
-    match: re.Match[str], group: str | int, kind: str, counts: Counter[str]
+    match: re.Match[str], group: str | int, kind: str, counts: dict[str, int]
 ) -> str:
-    counts[kind] += 1
+    counts[kind] = counts.get(kind, 0) + 1
     start, end = match.span()
     text = match.string
     return (
