@@ -395,8 +395,8 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
             r"med[ _-]?rec(?:[ _-]?(?:no\.?|#))?|chart[ _-](?:number|no\.?|#)|"
             r"patient[ _-]?(?:id|identifier|number|no\.?|#)"
         )
-        + r"\.?"
-        + _SEP
+        # "MRN-12345678" and "mrn_12345678" glue the value to the word.
+        + rf"\.?(?:[-_]|{_SEP})"
         + rf"(?P<v>{_ID_VALUE})",
         gate=("mrn", "medical", "med", "chart", "patient"),
     ),

@@ -30,6 +30,10 @@ PHI_CORPUS = [
     ("MRN: A1234567 not found", "MRN: [REDACTED:MRN] not found"),
     ("mrn=00482913", "mrn=[REDACTED:MRN]"),
     (
+        "MRN-12345678 merged into mrn_A1234567",
+        "MRN-[REDACTED:MRN] merged into mrn_[REDACTED:MRN]",
+    ),
+    (
         "medical record number 4482913 locked",
         "medical record number [REDACTED:MRN] locked",
     ),
