@@ -47,51 +47,33 @@ class Received:
 
     def spans(self) -> list[Any]:
         """Every span received."""
-        with self.lock:
-            requests = list(self.decoded.get("/v1/traces", []))
-        return [
-            span
-            for request in requests
-            for resource_spans in request.resource_spans
-            for scope_spans in resource_spans.scope_spans
-            for span in scope_spans.spans
-        ]
+        return self._items("/v1/traces", "resource_spans", "scope_spans", "spans")
 
     def log_records(self) -> list[Any]:
         """Every log record received."""
-        with self.lock:
-            requests = list(self.decoded.get("/v1/logs", []))
-        return [
-            record
-            for request in requests
-            for resource_logs in request.resource_logs
-            for scope_logs in resource_logs.scope_logs
-            for record in scope_logs.log_records
-        ]
+        return self._items("/v1/logs", "resource_logs", "scope_logs", "log_records")
+
+    def metrics(self, name: str | None = None) -> list[Any]:
+        """Every metric received, or those of one name."""
+        metrics = self._items(
+            "/v1/metrics", "resource_metrics", "scope_metrics", "metrics"
+        )
+        return [m for m in metrics if name is None or m.name == name]
 
     def metric_names(self) -> set[str]:
         """Names of every metric received."""
-        with self.lock:
-            requests = list(self.decoded.get("/v1/metrics", []))
-        return {
-            metric.name
-            for request in requests
-            for resource_metrics in request.resource_metrics
-            for scope_metrics in resource_metrics.scope_metrics
-            for metric in scope_metrics.metrics
-        }
+        return {metric.name for metric in self.metrics()}
 
-    def metrics(self, name: str) -> list[Any]:
-        """Every metric of that name received."""
+    def _items(self, path: str, resource: str, scope: str, leaf: str) -> list[Any]:
+        # Every OTLP request nests resource -> scope -> items the same way.
         with self.lock:
-            requests = list(self.decoded.get("/v1/metrics", []))
+            requests = list(self.decoded.get(path, []))
         return [
-            metric
+            item
             for request in requests
-            for resource_metrics in request.resource_metrics
-            for scope_metrics in resource_metrics.scope_metrics
-            for metric in scope_metrics.metrics
-            if metric.name == name
+            for resource_items in getattr(request, resource)
+            for scope_items in getattr(resource_items, scope)
+            for item in getattr(scope_items, leaf)
         ]
 
 

@@ -22,7 +22,10 @@ PLANTED = (
 )
 
 
-def _run_sample_service(received_from: OTLPReceiver, **extra_env: str) -> None:
+def _run_instrumented(
+    script: Path, *args: str, receiver: OTLPReceiver, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` under opentelemetry-instrument, exporting to ``receiver``."""
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
     env = {
         key: value
@@ -30,21 +33,19 @@ def _run_sample_service(received_from: OTLPReceiver, **extra_env: str) -> None:
         if not key.startswith(("OTEL_", "HEALTHAI_"))
     }
     env.update(
-        OTEL_EXPORTER_OTLP_ENDPOINT=received_from.endpoint,
-        OTEL_SERVICE_NAME="readmission-risk",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
         OTEL_METRIC_EXPORT_INTERVAL="200",
         PYTHONPATH=str(SAMPLE_SERVICE.parents[2]),
         **extra_env,
     )
-    completed = subprocess.run(
-        [str(instrument), sys.executable, str(SAMPLE_SERVICE)],
+    return subprocess.run(
+        [str(instrument), sys.executable, str(script), *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert completed.returncode == 0, completed.stderr
 
 
 def _wait_for(received: Received, *, spans: int, logs: int) -> None:
@@ -60,7 +61,13 @@ def received(tmp_path_factory: pytest.TempPathFactory) -> Received:
     """What the sample service exported, run once for the module's tests."""
     crash_dir = tmp_path_factory.mktemp("crashes")
     with OTLPReceiver() as receiver:
-        _run_sample_service(receiver, HEALTHAI_CRASH_DIR=str(crash_dir))
+        completed = _run_instrumented(
+            SAMPLE_SERVICE,
+            receiver=receiver,
+            OTEL_SERVICE_NAME="readmission-risk",
+            HEALTHAI_CRASH_DIR=str(crash_dir),
+        )
+        assert 0 == completed.returncode, completed.stderr
         _wait_for(receiver.received, spans=5, logs=2)
     return receiver.received
 
@@ -157,25 +164,13 @@ def test_crash_of_an_instrumented_service_is_reported_fatal_and_scrubbed(
 ) -> None:
     """An unhandled exception becomes one FATAL, fingerprinted, scrubbed record."""
     crashing = SAMPLE_SERVICE.with_name("crashing_service.py")
-    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
     with OTLPReceiver() as receiver:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("OTEL_", "HEALTHAI_"))
-        }
-        env.update(
-            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        completed = _run_instrumented(
+            crashing,
+            "00451234",
+            receiver=receiver,
             OTEL_SERVICE_NAME="admissions",
             HEALTHAI_CRASH_DIR=str(tmp_path),
-        )
-        completed = subprocess.run(
-            [str(instrument), sys.executable, str(crashing), "00451234"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
         )
         _wait_for(receiver.received, spans=0, logs=1)
     crashes = [
