@@ -27,7 +27,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
-import yaml
 from opentelemetry.util.types import AnyValue
 
 from otel_processors._guard import record_failure
@@ -40,6 +39,7 @@ from otel_processors.phi_patterns import (
     PhiPattern,
     skeleton,
 )
+from otel_processors.yaml_files import read_yaml
 
 __all__ = ["PATTERNS_ENV", "Scrubber", "marker"]
 
@@ -766,15 +766,7 @@ def _compile_user_pattern(kind: str, regex: str) -> PhiPattern:
 
 
 def _load_config(path: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as stream:
-            raw = yaml.safe_load(stream)
-    except OSError as exc:
-        msg = f"{path}: cannot read the scrub patterns file: {exc}"
-        raise ConfigurationError(msg) from exc
-    except yaml.YAMLError as exc:
-        msg = f"{path}: not valid YAML: {exc}"
-        raise ConfigurationError(msg) from exc
+    raw = read_yaml(path, what="the scrub patterns file")
 
     if raw is None:
         raw = {}
