@@ -53,7 +53,6 @@ PATTERNS_ENV: Final = "HEALTHAI_SCRUB_PATTERNS"
 _MAX_PASSES: Final = 3
 # Long texts are gated in blocks of about this many characters (whole lines).
 _BLOCK_CHARS: Final = 1024
-_SPLIT_ABOVE_CHARS: Final = 2048
 _MAX_DEPTH: Final = 32
 _KEY_CACHE_SIZE: Final = 4096
 _CLEAN_CACHE_SIZE: Final = 4096
@@ -307,7 +306,7 @@ class Scrubber:
 
         original = text
         counts: dict[str, int] = {}
-        if len(text) > _SPLIT_ABOVE_CHARS and "\n" in text:
+        if not short and "\n" in text:
             text = self._scrub_blocks(text, counts)
         else:
             text = self._scrub_unit(text, self._builtin, counts)
@@ -343,16 +342,30 @@ class Scrubber:
             block = text[start:end]
             start = end
 
-            if not self._builtin.active(block):
+            lines = block.split("\n")
+            clean = self._clean
+            if all(line in clean for line in lines):
                 parts.append(block)
                 continue
-            lines = block.split("\n")
-            parts.append(
-                "\n".join(
-                    self._scrub_unit(line, self._builtin, counts) for line in lines
-                )
-            )
+            if not self._builtin.active(block):
+                # No gate opens on the block, so none opens on any of its lines.
+                for line in lines:
+                    if len(line) <= _CLEAN_CACHE_MAX_CHARS:
+                        self._remember_clean(line)
+                parts.append(block)
+                continue
+            parts.append("\n".join(self._scrub_line(line, counts) for line in lines))
         return "".join(parts)
+
+    def _scrub_line(self, line: str, counts: dict[str, int]) -> str:
+        # Stack text repeats line for line between occurrences of a bug: only
+        # the lines not seen clean before cost patterns.
+        if line in self._clean:
+            return line
+        scrubbed = self._scrub_unit(line, self._builtin, counts)
+        if scrubbed == line and len(line) <= _CLEAN_CACHE_MAX_CHARS:
+            self._remember_clean(line)
+        return scrubbed
 
     def _scrub_unit(
         self, text: str, patterns: _GatedPatterns, counts: dict[str, int]

@@ -581,3 +581,18 @@ def test_planted_identifier_never_survives(
     result = Scrubber().scrub(text)
 
     assert planted not in result
+
+
+def test_stack_seen_clean_before_still_loses_a_new_identifier() -> None:
+    """Remembered clean lines do not let a new line with an SSN through."""
+    scrubber = Scrubber()
+    frames = "".join(
+        f'  File "/srv/app/model.py", line {n}, in score\n    return step_{n}(x)\n'
+        for n in range(40)
+    )
+    clean = f"Traceback (most recent call last):\n{frames}ValueError: bad row\n"
+    scrubber.scrub(clean)
+
+    result = scrubber.scrub(clean.replace("bad row", "bad row for 123-45-6789"))
+
+    assert clean.replace("bad row", "bad row for [REDACTED:SSN]") == result
