@@ -186,3 +186,31 @@ def test_crash_of_an_instrumented_service_is_reported_fatal_and_scrubbed(
     assert 1 == completed.returncode
     assert [("FATAL", "main_thread")] == result
     assert b"00451234" not in receiver.received.all_raw()
+
+
+def test_bad_registry_file_is_reported_by_name_and_the_service_still_runs(
+    tmp_path: Path,
+) -> None:
+    """An invalid registry file names itself on stderr; the service is unharmed."""
+    registry = tmp_path / "codes.yaml"
+    registry.write_text(
+        "codes:\n"
+        "  - id: ACME-1\n"
+        "    category: NOT_A_CATEGORY\n"
+        "    subcategory: MISSING_VALUE\n"
+        "    severity: error\n"
+    )
+    with OTLPReceiver() as receiver:
+        completed = _run_instrumented(
+            SAMPLE_SERVICE,
+            receiver=receiver,
+            OTEL_SERVICE_NAME="readmission-risk",
+            HEALTHAI_ERROR_REGISTRY=str(registry),
+            HEALTHAI_CRASH_DIR=str(tmp_path),
+        )
+
+    result = completed.stderr
+
+    assert 0 == completed.returncode
+    assert str(registry) in result
+    assert "NOT_A_CATEGORY" in result
