@@ -9,8 +9,6 @@ import os
 import signal
 import sys
 
-import yaml
-
 from exporters.commands import Subparsers
 from exporters.drift.baseline import build_reference, read_columns
 from exporters.drift.config import load_serve_config
@@ -22,6 +20,7 @@ from exporters.drift.server import DriftServer
 from exporters.drift.sources import load_window_file
 from exporters.errors import CommandError
 from otel_processors.errors import ConfigurationError
+from otel_processors.yaml_files import read_yaml
 
 _DESCRIPTION = """\
 Model drift: compare the distributions a model sees in production with the
@@ -272,15 +271,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _policy(path: str | None) -> DriftPolicy:
     if path is None:
         return DriftPolicy()
-    try:
-        with open(path, encoding="utf-8") as stream:
-            data = yaml.safe_load(stream)
-    except OSError as exc:
-        msg = f"{path}: cannot read the policy: {exc.strerror or exc}"
-        raise CommandError(msg) from exc
-    except yaml.YAMLError as exc:
-        msg = f"{path}: not valid YAML: {exc}"
-        raise CommandError(msg) from exc
+    data = read_yaml(path, what="the policy", error=CommandError)
     return DriftPolicy.from_mapping(data or {}, source=os.fspath(path))
 
 

@@ -33,11 +33,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-import yaml
-
 from exporters.drift.levels import DriftPolicy
 from exporters.drift.reference import Reference, load_reference
 from otel_processors.errors import ConfigurationError
+from otel_processors.yaml_files import read_yaml
 
 __all__ = [
     "DriftConfigError",
@@ -164,15 +163,7 @@ def load_serve_config(path: str | os.PathLike[str]) -> ServeConfig:
         ConfigurationError: when a policy is invalid (from ``DriftPolicy``).
     """
     source = os.fspath(path)
-    try:
-        with open(source, encoding="utf-8") as stream:
-            data = yaml.safe_load(stream)
-    except OSError as exc:
-        msg = f"{source}: cannot read the configuration: {exc.strerror or exc}"
-        raise DriftConfigError(msg) from exc
-    except yaml.YAMLError as exc:
-        msg = f"{source}: not valid YAML: {exc}"
-        raise DriftConfigError(msg) from exc
+    data = read_yaml(source, what="the configuration", error=DriftConfigError)
     return parse_serve_config(
         data, source=source, base_dir=os.path.dirname(os.path.abspath(source))
     )

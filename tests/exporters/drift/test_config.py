@@ -129,7 +129,7 @@ def test_invalid_yaml_names_the_file(config_dir: Path) -> None:
         load_serve_config(path)
 
     result = str(caught.value)
-    assert result.startswith(f"{path}: not valid YAML")
+    assert result.startswith(f"{path}: the configuration is not valid YAML at line")
 
 
 @pytest.mark.parametrize(
