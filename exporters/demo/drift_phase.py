@@ -81,7 +81,7 @@ def run_drift_phase(out: TextIO, *, seed: int = 7) -> DriftPhaseSummary:
     shifted_from = _WINDOWS // 2
 
     print(
-        f"drift: reference of {_REFERENCE_ROWS} discharges; {_WINDOWS} windows of "
+        f"[drift] reference of {_REFERENCE_ROWS} discharges; {_WINDOWS} windows of "
         f"{_WINDOW_REQUESTS} requests; {', '.join(SHIFT)} shift from window "
         f"{shifted_from + 1}",
         file=out,
@@ -107,7 +107,7 @@ def run_drift_phase(out: TextIO, *, seed: int = 7) -> DriftPhaseSummary:
     top = ", ".join(
         f"{cause.feature} ({cause.score:.2f})" for cause in report.root_causes[:3]
     )
-    print(f"drift: root cause ranking: {top}", file=out)
+    print(f"  root cause ranking: {top}", file=out)
     return DriftPhaseSummary(
         levels=tuple(levels),
         shifted_from=shifted_from,
@@ -148,7 +148,7 @@ def _window_line(index: int, shifted: bool, report: DriftReport) -> str:
     score = report.score.level.name if report.score is not None else "-"
     marker = "shifted" if shifted else "normal "
     return (
-        f"drift: window {index + 1} {marker} model {report.level.name:<8} "
+        f"  window {index + 1} {marker} model {report.level.name:<8} "
         f"score {score:<8} top: {features}"
     )
 
