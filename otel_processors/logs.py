@@ -14,14 +14,16 @@ there too, since nothing later in the SDK pipeline can change them.
 ``HealthAILoggingHandler`` is the logging handler of
 ``opentelemetry-instrumentation-logging`` with two corrections:
 ``exception.type`` is module-qualified, as on spans and as the semantic
-conventions ask, and the exception object travels with the record so that the
-classifier can match subclasses through the MRO.
+conventions ask, and the exception object reaches the taxonomy processor (in a
+context variable, for the duration of the emit) so that the classifier can
+match subclasses through the MRO.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextvars import ContextVar
 
 from opentelemetry._logs import LogRecord
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
@@ -41,6 +43,11 @@ __all__ = [
 ]
 
 _SCRUB_FAILED = "[REDACTED:SCRUB_FAILED]"
+
+_logged_exception: ContextVar[BaseException | None] = ContextVar(
+    "healthai_logged_exception", default=None
+)
+"""The exception of the record ``HealthAILoggingHandler`` is emitting, if any."""
 
 
 class ScrubbingLogRecordProcessor(LogRecordProcessor):
@@ -110,7 +117,7 @@ class TaxonomyLogRecordProcessor(ScrubbingLogRecordProcessor):
     def _classify_into(self, log_record: ReadWriteLogRecord) -> None:
         record = log_record.log_record
         attributes = record.attributes or {}
-        exception = getattr(record, "exception", None)
+        exception = getattr(record, "exception", None) or _logged_exception.get()
         if exception is None and attrs.EXCEPTION_TYPE not in attributes:
             return
 
@@ -166,29 +173,21 @@ class HealthAILoggingHandler(LoggingHandler):
             attributes[attrs.EXCEPTION_TYPE] = _qualified_name(record.exc_info[0])
         return attributes, event_name
 
-    def _translate(self, record: logging.LogRecord) -> LogRecord:
-        translated = super()._translate(record)
-        exception = record.exc_info[1] if record.exc_info else None
-        if isinstance(exception, BaseException) and _has_str(exception):
-            translated.exception = exception
-        return translated
-
     def emit(self, record: logging.LogRecord) -> None:
         """Emit the record; a failure is counted, never raised into the caller."""
+        # The exception reaches the processors beside the record, not on it:
+        # the SDK formats an exception attached to a record a second time,
+        # which would double the cost of every logged exception.
+        exception = record.exc_info[1] if record.exc_info else None
+        token = _logged_exception.set(
+            exception if isinstance(exception, BaseException) else None
+        )
         try:
             super().emit(record)
         except Exception as exc:
             record_failure("log.handler", exc)
-
-
-def _has_str(exception: BaseException) -> bool:
-    # The SDK calls str() on an attached exception and lets what it raises
-    # escape; such exceptions are described by the handler's attributes alone.
-    try:
-        str(exception)
-    except Exception:
-        return False
-    return True
+        finally:
+            _logged_exception.reset(token)
 
 
 def _qualified_name(cls: type) -> str:
@@ -206,9 +205,13 @@ def _scrub_record(record: LogRecord, scrubber: Scrubber) -> None:
         record.body = scrubber.scrub_value(record.body)
 
     if record.attributes:
-        scrubbed = scrubber.scrub_attributes(record.attributes)
+        original = record.attributes
+        scrubbed = scrubber.scrub_attributes(original)
         for key, value in scrubbed.items():
-            record.attributes[key] = value  # type: ignore[index]  # mutable on emit
+            # Writing to the SDK's bounded attributes costs a lock and a
+            # validation each: only what scrubbing changed is written back.
+            if value is not original.get(key):
+                record.attributes[key] = value  # type: ignore[index]  # mutable on emit
 
 
 def _withhold_record(record: LogRecord) -> None:

@@ -344,10 +344,11 @@ class Scrubber:
 
             lines = block.split("\n")
             clean = self._clean
-            if all(line in clean for line in lines):
+            known = sum(line in clean for line in lines)
+            if known == len(lines):
                 parts.append(block)
                 continue
-            if not self._builtin.active(block):
+            if known == 0 and not self._builtin.active(block):
                 # No gate opens on the block, so none opens on any of its lines.
                 for line in lines:
                     if len(line) <= _CLEAN_CACHE_MAX_CHARS:
