@@ -512,13 +512,17 @@ def test_awkward_strings_are_scrubbed_without_error(
 def test_hostile_megabyte_is_scrubbed_in_linear_time(
     scrubber: Scrubber, hostile: str
 ) -> None:
-    """No pattern backtracks catastrophically: 1 MB of bait takes seconds, not hours."""
+    """No pattern backtracks catastrophically: 1 MB of bait takes seconds, not hours.
+
+    About 2 s of CPU at most on a quiet machine; the bound leaves room for a
+    loaded one, while catastrophic backtracking on 1 MB would take hours.
+    """
     start = time.process_time()
     scrubber.scrub(hostile)
 
     result = time.process_time() - start
 
-    assert result < 10.0
+    assert result < 20.0
 
 
 def test_luhn_and_npi_checks_match_published_examples() -> None:
