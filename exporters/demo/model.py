@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = [
     "CATEGORICAL_FEATURES",
@@ -91,10 +93,10 @@ class PatientGenerator:
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.seed)
 
-    def columns(self, n: int) -> dict[str, np.ndarray]:
+    def columns(self, n: int) -> dict[str, npt.NDArray[Any]]:
         """Return ``n`` discharges as columns: numeric float64, categorical str."""
         rng = self._rng
-        columns: dict[str, np.ndarray] = {
+        columns: dict[str, npt.NDArray[Any]] = {
             "age_years": np.clip(rng.normal(64, 14, n), 18, 104),
             "length_of_stay_days": rng.gamma(2.0, 2.4, n),
             "prior_admissions_12m": rng.poisson(0.9, n).astype(np.float64),
