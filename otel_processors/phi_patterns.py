@@ -28,6 +28,8 @@ __all__ = [
     "BUILTIN_REDACT_KEYS",
     "CATALOGUE",
     "KEY_SUFFIXES",
+    "NAME_CONTEXT_WORDS",
+    "WHOLE_NAME",
     "PhiPattern",
     "luhn_valid",
     "npi_valid",
@@ -165,7 +167,7 @@ _UPPER: Final = "A-ZÀ-ÖØ-Þ"
 _LOWER: Final = "a-zß-öø-ÿ"
 _NAME_WORD: Final = (
     rf"[{_UPPER}][{_LOWER}]{{0,30}}"
-    rf"(?:['’-][{_UPPER}]?[{_LOWER}]{{1,30}}|[{_UPPER}][{_LOWER}]{{1,30}}){{0,2}}"
+    rf"(?:['’-][{_UPPER}]?[{_LOWER}]{{1,30}}|[{_UPPER}][{_LOWER}]{{1,30}}){{0,3}}"
 )
 # Words that follow "patient" in ordinary log text and are not names.
 _NOT_NAMES: Final = (
@@ -175,6 +177,10 @@ _NOT_NAMES: Final = (
     r"Created|Deleted|Missing|Unknown|Encounter|Encounters|Visit|Visits|Cohort|"
     r"Batch|Admitted|Discharged|Level|Context|Details|Identifier|Number)\b)"
 )
+# A name ends where no letter follows; an apostrophe or dash ends it only when
+# no letter follows that either, so "name='John Smith'" and repr() output
+# lose the whole name while "O'Brien" is never cut short.
+_NAME_END: Final = r"(?!\w|['’-]\w)"
 _NAME: Final = (
     # Upper case only in the "SMITH, JOHN" form of registration systems.
     r"(?:[A-Z]{2,30},[ \t]?[A-Z]{2,30}(?:[ \t]+[A-Z]\.?(?![\w]))?|"
@@ -182,6 +188,23 @@ _NAME: Final = (
     rf"(?:,[ \t]*{_NAME_WORD}(?:[ \t]+[A-Z]\.(?!\w))?"
     rf"|(?:[ \t]+[A-Z]\.(?!\w))?(?:[ \t]+{_NOT_NAMES}{_NAME_WORD}){{0,2}}))"
 )
+
+NAME_CONTEXT_WORDS: Final = (
+    "patient",
+    "pt",
+    "member",
+    "subscriber",
+    "beneficiary",
+    "insured",
+    "guarantor",
+    "resident",
+    "next of kin",
+    "emergency contact",
+)
+"""Words after which a capitalised name is taken for a person's name."""
+
+WHOLE_NAME: Final = rf"[ \t]*{_NAME}[ \t]*"
+"""A value that is a name and nothing else: ``Smith``, ``John Q. Smith``."""
 
 _STREET_SUFFIX: Final = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|"
@@ -295,9 +318,10 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
     ),
     _pattern(
         "EMAIL",
-        r"(?<![\w.%+-])(?P<v>[A-Za-z0-9._%+-]{1,64}@"
+        # "%40" is the "@" of a URL-encoded address in a path or query.
+        r"(?<![\w.%+-])(?P<v>[A-Za-z0-9._%+-]{1,64}(?:@|%40)"
         r"(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24})(?![\w-])",
-        gate=("@",),
+        gate=("@", "%40"),
     ),
     # Street addresses: "12 Main St", "400 North Oak Avenue, Apt 5", "PO Box 7".
     _pattern(
@@ -432,13 +456,10 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
     ),
     _pattern(
         "NAME",
-        _context(
-            r"patient|pt|member|subscriber|beneficiary|insured|guarantor|"
-            r"resident|next[ _-]of[ _-]kin|emergency[ _-]contact"
-        )
+        _context("|".join(w.replace(" ", "[ _-]") for w in NAME_CONTEXT_WORDS))
         + r"(?:[ _-]?(?i:name))?\.?"
         + r"""["']?(?:[ \t]{0,3}[:=][ \t]{0,3}|[ \t]{1,3})["']?"""
-        + rf"(?P<v>{_NAME})(?![\w'’-])",
+        + rf"(?P<v>{_NAME}){_NAME_END}",
         gate=(
             "patient",
             "pt",
@@ -458,13 +479,13 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
         "NAME",
         r"""(?<![A-Za-z0-9._-])name["']?[ \t]{0,3}[:=][ \t]{0,3}["']?"""
         + rf"(?P<v>{_NAME_WORD}(?:,?[ \t]+(?:[A-Z]\.(?!\w)|{_NAME_WORD})){{1,3}})"
-        + r"(?![\w'’-])",
+        + _NAME_END,
         gate=("name",),
     ),
     _pattern(
         "NAME",
         r"(?<![A-Za-z0-9])(?:Mr|Mrs|Ms|Mx|Dr|Miss|Prof)\.?[ \t]+"
-        + rf"(?P<v>{_NOT_NAMES}{_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)(?![\w'’-])",
+        + rf"(?P<v>{_NOT_NAMES}{_NAME_WORD}(?:[ \t]+{_NAME_WORD})?){_NAME_END}",
         gate=("Mr", "Ms", "Mx", "Dr", "Miss", "Prof"),
     ),
     # Identifiers recognised by their shape alone.

@@ -36,6 +36,8 @@ from otel_processors.phi_patterns import (
     BUILTIN_REDACT_KEYS,
     CATALOGUE,
     KEY_SUFFIXES,
+    NAME_CONTEXT_WORDS,
+    WHOLE_NAME,
     PhiPattern,
     skeleton,
 )
@@ -100,6 +102,19 @@ def marker(kind: str) -> str:
 
 def _normalise_key(key: str) -> str:
     return re.sub(r"[-_. ]", "", key.lower())
+
+
+# Keys whose values stand where a name context word's would in text, by their
+# normalised form, with the word to scrub them after.
+_NAME_CONTEXT_KEYS: Final = {
+    _normalise_key(word): word for word in (*NAME_CONTEXT_WORDS, "name", "names")
+}
+_WHOLE_NAME_RE: Final = re.compile(WHOLE_NAME)
+
+
+@functools.lru_cache(maxsize=_KEY_CACHE_SIZE)
+def _name_context(key: str) -> str | None:
+    return _NAME_CONTEXT_KEYS.get(_normalise_key(key))
 
 
 def _key_text_regex(keys: Iterable[str]) -> str:
@@ -396,15 +411,26 @@ class Scrubber:
 
     # Values.
 
-    def _scrub_any(self, value: Any, key: str | None, depth: int) -> Any:
+    def _scrub_any(
+        self, value: Any, key: str | None, depth: int, context: str | None = None
+    ) -> Any:
         decision = self._decide(key) if key is not None else None
         if decision == _ALLOWED:
             return value
         if decision:
             return self._redact_whole(value, decision)
-        return self._scrub_content(value, depth)
+        if isinstance(value, str):
+            if context is not None:
+                return self._scrub_name_part(value, context)
+            word = _name_context(key) if key else None
+            if word is not None:
+                return self._scrub_after(value, word)
+            return self._scrub_text(value)
+        if context is None and key:
+            context = _name_context(key)
+        return self._scrub_content(value, depth, context)
 
-    def _scrub_content(self, value: Any, depth: int) -> Any:
+    def _scrub_content(self, value: Any, depth: int, context: str | None) -> Any:
         if value is None or isinstance(value, (bool, int, float)):
             return value
         if isinstance(value, str):
@@ -415,13 +441,55 @@ class Scrubber:
         if isinstance(value, (bytes, bytearray)):
             return self._scrub_bytes(bytes(value))
         if isinstance(value, Mapping):
-            return {
-                str(k): self._scrub_any(v, str(k), depth + 1) for k, v in value.items()
-            }
+            return self._scrub_mapping(value, depth, context)
         if isinstance(value, Sequence):
-            items = [self._scrub_any(item, None, depth + 1) for item in value]
+            items = [self._scrub_any(item, None, depth + 1, context) for item in value]
             return tuple(items) if isinstance(value, tuple) else items
         return self._scrub_text(str(value))
+
+    def _scrub_mapping(
+        self, value: Mapping[Any, Any], depth: int, context: str | None
+    ) -> dict[str, Any]:
+        # The parts of a structured name ({"family": "Smith", "given": [...]},
+        # as FHIR writes it) are names too; other containers pass no context.
+        inner = context if context == "name" else None
+        result: dict[str, Any] = {}
+        for k, v in value.items():
+            key = str(k)
+            scrubbed_key = self._scrub_text(key)
+            if scrubbed_key != key:
+                # Keys are data too ({"jdoe@mail.com": 0.8}); two keys that
+                # scrub alike are told apart rather than merged.
+                base, number = scrubbed_key, 1
+                while scrubbed_key in result:
+                    number += 1
+                    scrubbed_key = f"{base}#{number}"
+            result[scrubbed_key] = self._scrub_any(v, key, depth + 1, inner)
+        return result
+
+    def _scrub_after(self, value: str, word: str) -> str:
+        """Scrub a value held under a key such as ``patient`` or ``name``.
+
+        The key plays the part of the context word a log line would have: the
+        value is scrubbed as if it followed the word, so ``{"patient": "Mary
+        Jones"}`` loses the name as ``patient: Mary Jones`` does.
+        """
+        prefix = f"{word}: "
+        scrubbed = self._scrub_text(prefix + value)
+        if scrubbed.startswith(prefix):
+            return scrubbed[len(prefix) :]
+        return self._scrub_text(value)
+
+    def _scrub_name_part(self, value: str, word: str) -> str:
+        """Scrub a string inside a container held under a name context key.
+
+        A string that is a name on its own (``"Smith"`` in ``{"name":
+        [{"family": "Smith", "given": ["John"]}]}``) is redacted whole.
+        """
+        if _WHOLE_NAME_RE.fullmatch(value):
+            self._count("NAME")
+            return marker("NAME")
+        return self._scrub_after(value, word)
 
     def _scrub_bytes(self, value: bytes) -> bytes:
         text = value.decode("utf-8", errors="replace")
@@ -730,7 +798,9 @@ class _Replacer:
 
     def __call__(self, match: re.Match[str]) -> str:
         pattern = self._pattern
-        group = "v" if "v" in match.re.groupindex else 0
+        # A ``v`` group that took no part in this match (an alternative
+        # without it) leaves the whole match to replace.
+        group = "v" if "v" in match.re.groupindex and match.start("v") >= 0 else 0
         if pattern.validate is not None and not pattern.validate(match[group]):
             return match[0]
         if pattern.locate is None:
@@ -770,7 +840,7 @@ def _compile_user_pattern(kind: str, regex: str) -> PhiPattern:
         raise ConfigurationError(msg)
     try:
         compiled = re.compile(regex)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:
         msg = f"pattern {kind}: {regex!r} is not a valid regular expression: {exc}"
         raise ConfigurationError(msg) from exc
     if compiled.fullmatch(""):

@@ -126,6 +126,16 @@ PHI_CORPUS = [
     ("Cookie: sid=abc123; theme=dark", "Cookie: [REDACTED:TOKEN]"),
     ("password=hunter2 retry", "password=[REDACTED:CREDENTIALS] retry"),
     ('{"db_password": "p@ss word"}', '{"db_password": "[REDACTED:CREDENTIALS]"}'),
+    # Single quotes, as repr() and %r write strings.
+    ("name='John Smith'", "name='[REDACTED:NAME]'"),
+    ("{'name': 'John Smith'}", "{'name': '[REDACTED:NAME]'}"),
+    ("patient 'John Smith' not found", "patient '[REDACTED:NAME]' not found"),
+    ("emergency contact 'Jane Doe'", "emergency contact '[REDACTED:NAME]'"),
+    ("patient John O'Brien-Smith's chart", "patient [REDACTED:NAME] chart"),
+    (
+        "GET /users/john.doe%40example.com/profile",
+        "GET /users/[REDACTED:EMAIL]/profile",
+    ),
 ]
 
 # Text that looks like patient data to a careless pattern and must survive.
@@ -309,6 +319,88 @@ def test_nested_values_are_scrubbed_by_their_own_keys(scrubber: Scrubber) -> Non
     assert expected == result
 
 
+def test_values_under_name_context_keys_are_scrubbed_as_after_the_word(
+    scrubber: Scrubber,
+) -> None:
+    """``{"patient": "Mary Jones"}`` loses the name as ``patient Mary Jones`` does."""
+    attributes = {
+        "patient": "Mary Jones",
+        "name": "John Smith",
+        "pt": "Ann Lee",
+        "member": "status Active",
+        "service.name": "Billing Service",
+        "name_of_model": "Readmission Risk",
+    }
+    expected = {
+        "patient": "[REDACTED:NAME]",
+        "name": "[REDACTED:NAME]",
+        "pt": "[REDACTED:NAME]",
+        "member": "status Active",
+        "service.name": "Billing Service",
+        "name_of_model": "Readmission Risk",
+    }
+
+    result = scrubber.scrub_attributes(attributes)
+
+    assert expected == result
+
+
+def test_structured_names_lose_every_part(scrubber: Scrubber) -> None:
+    """A name held as parts, as FHIR's HumanName holds it, loses each part."""
+    patient = {
+        "resourceType": "Patient",
+        "name": [
+            {
+                "use": "official",
+                "family": "Smith",
+                "given": ["John", "Quincy"],
+                "text": "John Q. Smith",
+            }
+        ],
+        "gender": "male",
+    }
+    expected = {
+        "resourceType": "Patient",
+        "name": [
+            {
+                "use": "official",
+                "family": "[REDACTED:NAME]",
+                "given": ["[REDACTED:NAME]", "[REDACTED:NAME]"],
+                "text": "[REDACTED:NAME]",
+            }
+        ],
+        "gender": "male",
+    }
+
+    result = scrubber.scrub_value(patient)
+
+    assert expected == result
+
+
+def test_mapping_keys_are_scrubbed_and_kept_apart(scrubber: Scrubber) -> None:
+    """Keys carry data too; keys that scrub alike are numbered, not merged."""
+    value = {"jdoe@mail.com": 0.8, "ann@mail.com": 0.3, "123-45-6789": 1, "ok": 2}
+    expected = {
+        "[REDACTED:EMAIL]": 0.8,
+        "[REDACTED:EMAIL]#2": 0.3,
+        "[REDACTED:SSN]": 1,
+        "ok": 2,
+    }
+
+    result = scrubber.scrub_value({"scores": value})
+
+    assert {"scores": expected} == result
+
+
+def test_pattern_whose_group_sits_out_a_match_replaces_the_match() -> None:
+    """A ``v`` group in one alternative only: the other alternative's match goes."""
+    scrubber = Scrubber(extra_patterns={"ODD": r"(?:(?P<v>\d+)Q|abc)"})
+
+    result = scrubber.scrub("abc 12Q abc")
+
+    assert "[REDACTED:ODD] [REDACTED:ODD]Q [REDACTED:ODD]" == result
+
+
 def test_allow_and_redact_keys_extend_the_built_in_lists() -> None:
     """User allow keys are never touched; user redact keys win over allow lists."""
     scrubber = Scrubber(
@@ -350,6 +442,7 @@ def test_extra_patterns_name_their_own_kind() -> None:
         ({"BED": "bed ("}, "pattern BED: 'bed ('"),
         ({"bed": r"\d"}, "pattern kind 'bed'"),
         ({"EMPTY": r"x*"}, "matches the empty string"),
+        ({"BIG": "a{4294967296}"}, "pattern BIG: 'a{4294967296}'"),
     ],
 )
 def test_bad_extra_pattern_fails_at_start_naming_it(
