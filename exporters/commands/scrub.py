@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Final
+
+from opentelemetry.util.types import AnyValue
 
 from exporters.commands import Subparsers
 from exporters.errors import CommandError
@@ -28,6 +31,13 @@ __all__ = ["register"]
 _CHUNK_BYTES: Final = 64 * 1024
 # A line longer than this is scrubbed in pieces rather than held whole.
 _MAX_PENDING_BYTES: Final = 1024 * 1024
+# A JSON value must be parsed whole: its line may be this long.
+_MAX_JSON_LINE_BYTES: Final = 64 * 1024 * 1024
+# Longer than any identifier a pattern can match (the longest, tokens, stop
+# at about 4 KiB): a cut with this much text on both sides unchanged by
+# cutting there splits no identifier.
+_OVERLAP_BYTES: Final = 8 * 1024
+_CUT_ATTEMPTS: Final = 16
 _ENCODING: Final = "utf-8"
 _ERRORS: Final = "surrogateescape"
 
@@ -115,11 +125,14 @@ def _build_scrubber(patterns: str | None) -> Scrubber:
 def _scrub_text(scrubber: Scrubber, source: IO[bytes], sink: IO[bytes]) -> int:
     """Scrub whole lines, a chunk at a time; return the number of lines."""
     count = 0
-    for block in _line_blocks(source):
-        count += block.count(b"\n") + (not block.endswith(b"\n"))
+    block = b""
+    for block, _ in _line_blocks(source, _MAX_PENDING_BYTES, _safe_cut(scrubber)):
+        count += block.count(b"\n")
         text = block.decode(_ENCODING, _ERRORS)
         sink.write(_encode(scrubber.scrub(text)))
         sink.flush()
+    if block and not block.endswith(b"\n"):
+        count += 1  # the last line has no newline
     return count
 
 
@@ -128,7 +141,26 @@ def _scrub_json_lines(
 ) -> tuple[int, int]:
     """Scrub one JSON value per line; return the line and invalid-line counts."""
     number = invalid = 0
-    for block in _line_blocks(source):
+    long_line = False
+    pieces = _line_blocks(source, _MAX_JSON_LINE_BYTES, _safe_cut(scrubber))
+    for block, whole in pieces:
+        if not whole or long_line:
+            # A line too long to hold is scrubbed as text, piece by piece.
+            if not long_line:
+                print(
+                    f"healthai-telemetry scrub: line {number + 1}: longer than "
+                    f"{_MAX_JSON_LINE_BYTES // (1024 * 1024)} MiB; scrubbed as text",
+                    file=sys.stderr,
+                )
+            end = len(block) if not whole else block.find(b"\n") + 1 or len(block)
+            sink.write(_encode(scrubber.scrub(block[:end].decode(_ENCODING, _ERRORS))))
+            sink.flush()
+            long_line = not whole
+            if whole:
+                number += 1
+            block = block[end:]
+            if not block:
+                continue
         out: list[bytes] = []
         for raw in block.splitlines(keepends=True):
             number += 1
@@ -139,7 +171,7 @@ def _scrub_json_lines(
                 out.append(raw)
                 continue
             try:
-                value = json.loads(body)
+                value = _parse(body)
             except ValueError as exc:
                 invalid += 1
                 print(
@@ -155,11 +187,15 @@ def _scrub_json_lines(
     return number, invalid
 
 
-def _line_blocks(source: IO[bytes]) -> Iterator[bytes]:
+def _line_blocks(
+    source: IO[bytes], max_pending: int, cut_long: Callable[[bytes], int]
+) -> Iterator[tuple[bytes, bool]]:
     """Yield blocks of complete lines as they arrive, in bounded memory.
 
     ``read1`` returns what one read of the pipe gives, so a slow producer's
-    lines come out promptly and a fast one's in large blocks.
+    lines come out promptly and a fast one's in large blocks. A line longer
+    than ``max_pending`` comes out in pieces, cut where ``cut_long`` says;
+    each block comes with whether it ends where a line ends.
     """
     read = getattr(source, "read1", source.read)
     pending = b""
@@ -170,13 +206,71 @@ def _line_blocks(source: IO[bytes]) -> Iterator[bytes]:
         pending += chunk
         cut = pending.rfind(b"\n") + 1
         if cut:
-            yield pending[:cut]
+            yield pending[:cut], True
             pending = pending[cut:]
-        elif len(pending) >= _MAX_PENDING_BYTES:
-            yield pending
-            pending = b""
+        while len(pending) >= max_pending:
+            cut = cut_long(pending)
+            yield pending[:cut], False
+            pending = pending[cut:]
     if pending:
-        yield pending
+        yield pending, True
+
+
+def _safe_cut(scrubber: Scrubber) -> Callable[[bytes], int]:
+    """Return a function choosing where to cut an over-long line.
+
+    A cut must not split an identifier ("SSN 123-4" | "5-6789"): the cut
+    goes at a space or tab where scrubbing the text around it whole gives the
+    same as scrubbing its two sides apart, searching back from the end. When
+    no such place is found in a few tries, the line is cut at the last one.
+    """
+
+    def scrub(data: bytes) -> str:
+        return scrubber.scrub(data.decode(_ENCODING, _ERRORS))
+
+    def cut(data: bytes) -> int:
+        end = len(data) - _OVERLAP_BYTES
+        for _ in range(_CUT_ATTEMPTS):
+            space = max(data.rfind(b" ", 0, end), data.rfind(b"\t", 0, end))
+            if space <= _OVERLAP_BYTES:
+                break
+            left = data[space - _OVERLAP_BYTES : space + 1]
+            right = data[space + 1 : space + 1 + _OVERLAP_BYTES]
+            if scrub(left + right) == scrub(left) + scrub(right):
+                return space + 1
+            end = space
+        return len(data) - _OVERLAP_BYTES
+
+    return cut
+
+
+def _parse(line: str) -> AnyValue:
+    """Parse one JSON line, refusing what could not be written back as read.
+
+    Repeated keys would lose all values but the last, and numbers beyond the
+    float range would come back as ``Infinity``, which is not JSON: such lines
+    are scrubbed as text instead.
+    """
+    value: AnyValue = json.loads(
+        line, object_pairs_hook=_unique_keys, parse_float=_finite_float
+    )
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"key {key!r} repeated")
+        result[key] = value
+    return result
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text} out of range")
+    return value
 
 
 def _dump(value: object) -> str:

@@ -144,6 +144,37 @@ def test_invalid_json_line_is_reported_and_still_emitted_scrubbed(run: Runner) -
     )
 
 
+def test_json_line_that_cannot_be_written_back_as_read_is_scrubbed_as_text(
+    run: Runner,
+) -> None:
+    """Repeated keys and out-of-range numbers are not rewritten into other data."""
+    stdin = b'{"a": 1, "a": "SSN 123-45-6789"}\n{"v": 1e999}\n'
+    expected = b'{"a": 1, "a": "SSN [REDACTED:SSN]"}\n{"v": 1e999}\n'
+
+    result = run(["--json-lines"], stdin)
+
+    assert (0, expected) == (result.returncode, result.stdout)
+    stderr = result.stderr.decode()
+    assert "line 1: invalid JSON (key 'a' repeated)" in stderr
+    assert "line 2: invalid JSON (number 1e999 out of range)" in stderr
+
+
+def test_line_longer_than_a_piece_is_cut_where_no_identifier_is_split(
+    run: Runner,
+) -> None:
+    """An identifier at the 1 MiB mark of one long line is still found."""
+    # The SSN straddles the first 1 MiB boundary, where a blind cut would fall.
+    filler = b"a " * (512 * 1024 - 3)
+    stdin = filler + b"SSN 123-45-6789 and patient John Smith\n"
+
+    result = run(["--stats"], stdin)
+
+    assert filler + b"SSN [REDACTED:SSN] and patient [REDACTED:NAME]\n" == (
+        result.stdout
+    )
+    assert "scrub: 1 lines, 2 replacements" in result.stderr.decode()
+
+
 def test_patterns_file_adds_kinds_and_keys(tmp_path: Path, run: Runner) -> None:
     """--patterns loads the same YAML as the environment variable."""
     path = tmp_path / "scrub.yaml"
