@@ -118,7 +118,8 @@ class TaxonomyLogRecordProcessor(ScrubbingLogRecordProcessor):
         record = log_record.log_record
         attributes = record.attributes or {}
         exception = getattr(record, "exception", None) or _logged_exception.get()
-        if exception is None and attrs.EXCEPTION_TYPE not in attributes:
+        tagged = attrs.ERROR_CODE in attributes
+        if exception is None and attrs.EXCEPTION_TYPE not in attributes and not tagged:
             return
 
         classification = self._classify(record, attributes, exception, log_record)

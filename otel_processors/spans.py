@@ -15,8 +15,8 @@ Pipelines::
     TaxonomySpanProcessor(OTLPSpanExporter())          # the same, in one call
     BatchSpanProcessor(ScrubbingSpanExporter(OTLPSpanExporter()))  # scrub only
 
-A span is classified when its status is ERROR or it carries an ``exception``
-event; the last exception event is taken, as it is the one that ended the
+A span is classified when its status is ERROR, it carries an ``exception``
+event or it was tagged with an error code (``tag_error``); the last exception event is taken, as it is the one that ended the
 operation when several were recorded. Every span is scrubbed: its name, string
 attributes, status description, and event and link attributes.
 """
@@ -152,7 +152,7 @@ class TaxonomySpanExporter(ScrubbingSpanExporter):
 
     def _classify_guarded(self, span: ReadableSpan) -> Classification | None:
         event = _last_exception_event(span)
-        if event is None and span.status.status_code is not StatusCode.ERROR:
+        if event is None and not _marked_as_error(span):
             return None
 
         try:
@@ -224,6 +224,13 @@ def _classify(
         scope=scope,
         span_name=span.name,
     )
+
+
+def _marked_as_error(span: ReadableSpan) -> bool:
+    # A code tagged by hand marks an error even where the status was left unset.
+    if span.status.status_code is StatusCode.ERROR:
+        return True
+    return bool(span.attributes) and attrs.ERROR_CODE in span.attributes
 
 
 def _as_str(value: object) -> str | None:

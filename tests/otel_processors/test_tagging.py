@@ -12,6 +12,9 @@ from opentelemetry.sdk._logs.export import (
     InMemoryLogRecordExporter,
     SimpleLogRecordProcessor,
 )
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
@@ -23,7 +26,11 @@ from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan
 from otel_processors import attributes as attrs
 from otel_processors._guard import failure_counts, reset_failures
 from otel_processors.classifier import Classifier
+from otel_processors.error_metrics import ClassifiedErrorCounter
+from otel_processors.logs import HealthAILoggingHandler, TaxonomyLogRecordProcessor
 from otel_processors.registry import Registry
+from otel_processors.scrubber import Scrubber
+from otel_processors.spans import TaxonomySpanExporter
 from otel_processors.tagging import log_extra, tag_error
 
 
@@ -159,4 +166,170 @@ def test_log_extra_is_a_fresh_dict() -> None:
     result = log_extra("HAI-SYS-101")
 
     expected = {attrs.ERROR_CODE: "HAI-SYS-101"}
+    assert expected == result
+
+
+def _data_points(reader: InMemoryMetricReader) -> dict[tuple[str, ...], int]:
+    data = reader.get_metrics_data()
+    points: dict[tuple[str, ...], int] = {}
+    for resource_metrics in data.resource_metrics if data else ():
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                for point in metric.data.data_points:
+                    labels = dict(point.attributes or {})
+                    key = tuple(str(labels[name]) for name in _COUNTER_LABELS)
+                    points[key] = int(point.value)  # type: ignore[union-attr]
+    return points
+
+
+_COUNTER_LABELS = (
+    "service.name",
+    attrs.ERROR_CATEGORY,
+    attrs.ERROR_SUBCATEGORY,
+    attrs.ERROR_CODE,
+    "healthai.signal",
+)
+
+
+_CLASSIFICATION_KEYS = (
+    attrs.ERROR_CATEGORY,
+    attrs.ERROR_SUBCATEGORY,
+    attrs.ERROR_CODE,
+    attrs.ERROR_SEVERITY,
+    attrs.ERROR_RETRYABLE,
+    attrs.ERROR_RUNBOOK_URL,
+    attrs.ERROR_FALLBACK,
+    attrs.ERROR_TYPE,
+)
+
+
+@pytest.fixture
+def meters() -> Iterator[tuple[MeterProvider, InMemoryMetricReader]]:
+    """A real meter provider and reader behind the classified-error counter."""
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    yield meter_provider, reader
+    meter_provider.shutdown()
+
+
+def test_tagged_span_without_error_status_is_classified_and_counted(
+    meters: tuple[MeterProvider, InMemoryMetricReader],
+) -> None:
+    """A span tagged by hand gets the whole classification and one count."""
+    memory = InMemorySpanExporter()
+    counter = ClassifiedErrorCounter(meters[0])
+    provider = TracerProvider(resource=Resource({"service.name": "risk"}))
+    provider.add_span_processor(
+        SimpleSpanProcessor(
+            TaxonomySpanExporter(
+                memory,
+                classifier=Classifier(Registry.builtin()),
+                scrubber=Scrubber(),
+                error_counter=counter,
+            )
+        )
+    )
+    with provider.get_tracer("test").start_as_current_span("fetch labs"):
+        tag_error("HAI-SYS-101")
+    provider.shutdown()
+    exported = dict(memory.get_finished_spans()[0].attributes or {})
+
+    result = (
+        {key: exported.get(key) for key in _CLASSIFICATION_KEYS},
+        _data_points(meters[1]),
+    )
+
+    expected = (
+        {
+            attrs.ERROR_CATEGORY: "SYSTEM_ERROR",
+            attrs.ERROR_SUBCATEGORY: "DEPENDENCY_UNAVAILABLE",
+            attrs.ERROR_CODE: "HAI-SYS-101",
+            attrs.ERROR_SEVERITY: "error",
+            attrs.ERROR_RETRYABLE: True,
+            attrs.ERROR_RUNBOOK_URL: (
+                "https://runbooks.healthai.example/errors/HAI-SYS-101"
+            ),
+            attrs.ERROR_FALLBACK: False,
+            attrs.ERROR_TYPE: "HAI-SYS-101",
+        },
+        {
+            (
+                "risk",
+                "SYSTEM_ERROR",
+                "DEPENDENCY_UNAVAILABLE",
+                "HAI-SYS-101",
+                "span",
+            ): 1
+        },
+    )
+    assert expected == result
+
+
+def test_tagged_log_record_without_exception_is_classified_and_counted(
+    meters: tuple[MeterProvider, InMemoryMetricReader],
+) -> None:
+    """``logger.error(..., extra=log_extra(code))`` is classified by that code."""
+    memory = InMemoryLogRecordExporter()
+    provider = LoggerProvider(resource=Resource({"service.name": "risk"}))
+    provider.add_log_record_processor(
+        TaxonomyLogRecordProcessor(
+            classifier=Classifier(Registry.builtin()),
+            scrubber=Scrubber(),
+            error_counter=ClassifiedErrorCounter(meters[0]),
+        )
+    )
+    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    logger = logging.getLogger("tests.tagging.untyped")
+    logger.propagate = False
+    handler = HealthAILoggingHandler(logger_provider=provider)
+    logger.addHandler(handler)
+    try:
+        logger.error("No recent vitals", extra=log_extra("HAI-DATA-401"))
+    finally:
+        logger.removeHandler(handler)
+        provider.shutdown()
+    exported = dict(memory.get_finished_logs()[0].log_record.attributes or {})
+
+    result = (
+        exported.get(attrs.ERROR_SUBCATEGORY),
+        exported.get(attrs.ERROR_REMEDIATION) is not None,
+        _data_points(meters[1]),
+    )
+
+    expected = (
+        "STALE_INPUT",
+        True,
+        {("risk", "DATA_ERROR", "STALE_INPUT", "HAI-DATA-401", "log"): 1},
+    )
+    assert expected == result
+
+
+def test_untagged_log_record_without_exception_is_not_classified(
+    meters: tuple[MeterProvider, InMemoryMetricReader],
+) -> None:
+    """An ordinary error log with no exception and no code stays unclassified."""
+    memory = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(
+        TaxonomyLogRecordProcessor(
+            classifier=Classifier(Registry.builtin()),
+            scrubber=Scrubber(),
+            error_counter=ClassifiedErrorCounter(meters[0]),
+        )
+    )
+    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    logger = logging.getLogger("tests.tagging.plain")
+    logger.propagate = False
+    handler = HealthAILoggingHandler(logger_provider=provider)
+    logger.addHandler(handler)
+    try:
+        logger.error("Queue is getting long")
+    finally:
+        logger.removeHandler(handler)
+        provider.shutdown()
+    exported = dict(memory.get_finished_logs()[0].log_record.attributes or {})
+
+    result = (attrs.ERROR_CODE in exported, _data_points(meters[1]))
+
+    expected = (False, {})
     assert expected == result
