@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, LogRecordExporter
@@ -43,6 +45,9 @@ __all__ = ["PHASES", "DemoResult", "run_demo"]
 _logger = logging.getLogger(__name__)
 
 SERVICE_NAME = "readmission-risk-demo"
+
+_OTLP_TIMEOUT_SECONDS = 3
+_FLUSH_TIMEOUT_MILLIS = 10_000
 
 
 @dataclass
@@ -94,20 +99,19 @@ def run_demo(
     Returns:
         What was exported.
     """
-    telemetry = _set_up_telemetry()
     result = DemoResult()
     started = time.monotonic()
-
     out.write(
         f"healthai-telemetry demo: {SERVICE_NAME}, a readmission-risk model, "
         "instrumented\n"
     )
+    telemetry = _set_up_telemetry(out)
     try:
         for phase in phases:
             _PHASES[phase](out, telemetry, result, requests, seed)
             result.phases.append(phase)
     finally:
-        telemetry.pipeline.force_flush()
+        telemetry.pipeline.force_flush(_FLUSH_TIMEOUT_MILLIS)
         _collect(telemetry, result)
         telemetry.pipeline.disable()
         telemetry.tracer_provider.shutdown()
@@ -118,7 +122,7 @@ def run_demo(
     return result
 
 
-def _set_up_telemetry() -> _Telemetry:
+def _set_up_telemetry(out: TextIO) -> _Telemetry:
     resource = Resource.create(
         {attrs.SERVICE_NAME: SERVICE_NAME, attrs.SERVICE_VERSION: "2.3.1"}
     )
@@ -128,8 +132,17 @@ def _set_up_telemetry() -> _Telemetry:
     span_exporters: list[SpanExporter] = [spans]
     log_exporters: list[LogRecordExporter] = [logs]
     readers: list[MetricReader] = [metrics]
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        _add_otlp(span_exporters, log_exporters, readers)
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if endpoint:
+        problem = _unreachable(endpoint)
+        if problem is None:
+            _add_otlp(span_exporters, log_exporters, readers)
+            out.write(f"  exporting over OTLP/HTTP to {endpoint} as well\n")
+        else:
+            out.write(
+                f"  OTEL_EXPORTER_OTLP_ENDPOINT={endpoint} is unreachable "
+                f"({problem}): exporting in memory only\n"
+            )
 
     tracer_provider = TracerProvider(resource=resource)
     logger_provider = LoggerProvider(resource=resource)
@@ -174,9 +187,31 @@ def _add_otlp(
         PeriodicExportingMetricReader,
     )
 
-    span_exporters.append(OTLPSpanExporter())
-    log_exporters.append(OTLPLogExporter())
-    readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+    # The exporters' default timeout (10 s an export, retried with backoff)
+    # would keep a demo whose Collector went away running for minutes.
+    timeout = _OTLP_TIMEOUT_SECONDS
+    span_exporters.append(OTLPSpanExporter(timeout=timeout))
+    log_exporters.append(OTLPLogExporter(timeout=timeout))
+    readers.append(
+        PeriodicExportingMetricReader(
+            OTLPMetricExporter(timeout=timeout),
+            export_timeout_millis=timeout * 1000,
+        )
+    )
+
+
+def _unreachable(endpoint: str) -> str | None:
+    """Return why nothing listens at ``endpoint``, or None when something does."""
+    url = urlsplit(endpoint)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return "not an http:// or https:// URL"
+
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=2):
+            return None
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
 
 
 def _run_errors_phase(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from exporters.demo.service import Patient
@@ -83,3 +85,48 @@ def test_demo_finds_the_drifted_features_and_groups_the_crashes() -> None:
     assert first_cause in {"creatinine_mg_dl", "prior_admissions_12m"}
     assert "highest level CRITICAL" in drift
     assert "crashes: 5 worker threads crashed, 2 crash groups formed" in result
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_demo_with_an_unreachable_endpoint_says_so_and_ends() -> None:
+    """Nothing listening at the endpoint: a clear line, in-memory export, exit 0."""
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    started = time.monotonic()
+
+    completed = _run_demo(
+        "--phases", "errors", "--requests", "80", OTEL_EXPORTER_OTLP_ENDPOINT=endpoint
+    )
+
+    seconds = time.monotonic() - started
+    assert 0 == completed.returncode, completed.stderr
+    assert f"OTEL_EXPORTER_OTLP_ENDPOINT={endpoint} is unreachable" in completed.stdout
+    assert "Summary" in completed.stdout
+    assert seconds < 30
+
+
+def test_demo_with_an_endpoint_that_never_answers_ends_within_a_minute() -> None:
+    """A Collector that accepts connections but never replies cannot hold the demo."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+
+        completed = _run_demo(
+            "--phases",
+            "errors",
+            "--requests",
+            "80",
+            OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+        )
+
+        seconds = time.monotonic() - started
+    assert 0 == completed.returncode, completed.stderr
+    assert "exporting over OTLP/HTTP" in completed.stdout
+    assert "Summary" in completed.stdout
+    assert seconds < 60
