@@ -230,7 +230,7 @@ def _marked_as_error(span: ReadableSpan) -> bool:
     # A code tagged by hand marks an error even where the status was left unset.
     if span.status.status_code is StatusCode.ERROR:
         return True
-    return bool(span.attributes) and attrs.ERROR_CODE in span.attributes
+    return attrs.ERROR_CODE in (span.attributes or {})
 
 
 def _as_str(value: object) -> str | None:
