@@ -5,7 +5,7 @@
     healthai-telemetry taxonomy list [--registry FILE ...] [--category C] [--json]
     healthai-telemetry taxonomy validate FILE ...
     healthai-telemetry taxonomy explain --type T [--message M] [--attribute K=V ...]
-    healthai-telemetry taxonomy --explain T
+    healthai-telemetry taxonomy --explain T [--message M] [--registry FILE] [--json]
     healthai-telemetry taxonomy categories
 """
 
@@ -66,6 +66,25 @@ def register(subparsers: Subparsers) -> None:
         metavar="TYPE",
         dest="explain_type",
         help="shorthand for `taxonomy explain --type TYPE`",
+    )
+    parser.add_argument(
+        "--message",
+        dest="explain_message",
+        help="with --explain: the exception message",
+    )
+    parser.add_argument(
+        "--registry",
+        dest="explain_registry",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="with --explain: a registry file to load as well (repeatable)",
+    )
+    parser.add_argument(
+        "--json",
+        dest="explain_json",
+        action="store_true",
+        help="with --explain: print JSON",
     )
     parser.set_defaults(func=_run_top)
     commands = parser.add_subparsers(dest="taxonomy_command", metavar="SUBCOMMAND")
@@ -170,13 +189,13 @@ def _run_top(args: argparse.Namespace) -> int:
         raise CommandError(msg)
     explain_args = argparse.Namespace(
         exception_type=args.explain_type,
-        message=None,
+        message=args.explain_message,
         attribute=[],
         scope=None,
         span_name=None,
         import_module=False,
-        json=False,
-        registry=[],
+        json=args.explain_json,
+        registry=args.explain_registry,
         no_env=False,
     )
     return _run_explain(explain_args)

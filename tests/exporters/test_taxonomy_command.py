@@ -195,6 +195,18 @@ def test_explain_flag_is_an_alias(capsys: pytest.CaptureFixture[str]) -> None:
     assert full == alias
 
 
+def test_explain_flag_takes_a_message(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--explain TYPE --message M`` lets the message choose the code."""
+    status, out, _ = _run(
+        capsys, "--explain", "ValueError", "--message", "age 212 out of range", "--json"
+    )
+
+    result = (status, json.loads(out)["code"]["id"])
+
+    expected = (0, "HAI-DATA-301")
+    assert expected == result
+
+
 def test_explain_rejects_malformed_attribute(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
