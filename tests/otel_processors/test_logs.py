@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
@@ -187,13 +188,23 @@ def _cyclic() -> BaseException:
 
 
 def _from_c_extension() -> BaseException:
-    import json
+    # zlib.error is a type defined in C, raised from C code.
+    import zlib
 
     try:
-        json.loads("{")
-    except ValueError as exc:
+        zlib.decompress(b"not a zlib stream")
+    except zlib.error as exc:
         return exc
-    raise AssertionError("json accepted '{'")
+    raise AssertionError("zlib accepted a bad stream")
+
+
+def _c_defined_with_state() -> BaseException:
+    # An OSError subclass built in C, with errno and filename set.
+    try:
+        open("/nonexistent/healthai/patient-0001.csv")  # noqa: SIM115
+    except OSError as exc:
+        return exc
+    raise AssertionError("opened a file that cannot exist")
 
 
 _hostile_exceptions = st.one_of(
@@ -201,6 +212,7 @@ _hostile_exceptions = st.one_of(
     st.just(_HostileRepr()),
     st.builds(_cyclic),
     st.builds(_from_c_extension),
+    st.builds(_c_defined_with_state),
     st.text().map(ValueError),
     st.binary().map(lambda b: UnicodeDecodeError("utf-8", b, 0, 1, "bad")),
     st.integers(min_value=1, max_value=2_000_000).map(lambda n: KeyError("x" * n)),
@@ -234,3 +246,25 @@ def test_hostile_exceptions_never_reach_the_caller(exception: BaseException) -> 
     provider.shutdown()
     assert 1 == len(result)
     assert "healthai.error.code" in (result[0].log_record.attributes or {})
+
+
+def test_record_emitted_with_an_exception_through_the_logs_api_is_classified(
+    provider: LoggerProvider, memory: InMemoryLogRecordExporter
+) -> None:
+    """``Logger.emit(exception=...)`` without Python logging gets the taxonomy."""
+    otel_logger = provider.get_logger("tests.logs_api")
+    try:
+        raise OutOfRangeError("age 212 for patient MRN 00123456")
+    except OutOfRangeError as exc:
+        otel_logger.emit(
+            severity_number=SeverityNumber.ERROR, body="scoring failed", exception=exc
+        )
+    attributes = _attributes(memory)
+
+    result = (
+        attributes.get("healthai.error.code"),
+        "00123456" in str(attributes.get("exception.message")),
+    )
+
+    expected = ("HAI-DATA-301", False)
+    assert expected == result
