@@ -116,8 +116,11 @@ def test_unmatched_error_gets_a_fallback_not_dropped(received: Received) -> None
 
     result = spans["unknown_failure"]
 
-    assert result["healthai.error.fallback"] is True
-    assert result["healthai.error.code"]
+    expected = (True, "HAI-UNCL-000")
+    assert expected == (
+        result["healthai.error.fallback"],
+        result["healthai.error.code"],
+    )
 
 
 def test_healthy_span_is_not_classified(received: Received) -> None:

@@ -91,9 +91,25 @@ def test_status_error_without_exception_is_classified(
     with provider.get_tracer("test").start_as_current_span("call") as span:
         span.set_status(Status(StatusCode.ERROR, "upstream said no"))
 
-    result = memory.get_finished_spans()[0].attributes
+    attributes = memory.get_finished_spans()[0].attributes or {}
 
-    assert "healthai.error.code" in result
+    result = {k: v for k, v in attributes.items() if k.startswith("healthai.error")}
+
+    expected = {
+        "healthai.error.category": "UNCLASSIFIED",
+        "healthai.error.subcategory": "UNKNOWN",
+        "healthai.error.code": "HAI-UNCL-000",
+        "healthai.error.severity": "error",
+        "healthai.error.retryable": False,
+        "healthai.error.remediation": Registry.builtin()
+        .codes["HAI-UNCL-000"]
+        .remediation,
+        "healthai.error.runbook_url": (
+            "https://runbooks.healthai.example/errors/HAI-UNCL-000"
+        ),
+        "healthai.error.fallback": True,
+    }
+    assert expected == result
 
 
 def test_instrumentation_error_type_is_kept(
