@@ -424,6 +424,12 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
         + rf"(?P<v>{_ID_VALUE})",
         gate=("mrn", "medical", "med", "chart", "patient"),
     ),
+    # "MRN12345678": the abbreviation glued to a number of six digits or more.
+    _pattern(
+        "MRN",
+        r"(?<![A-Za-z0-9])(?i:mrn)(?P<v>\d{6,12})(?![\w-])",
+        gate=("mrn",),
+    ),
     _pattern(
         "ACCOUNT",
         _context(
@@ -488,6 +494,13 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
         + rf"(?P<v>{_NOT_NAMES}{_NAME_WORD}(?:[ \t]+{_NAME_WORD})?){_NAME_END}",
         gate=("Mr", "Ms", "Mx", "Dr", "Miss", "Prof"),
     ),
+    # Typed in lower case, a title needs its dot: "dr. Gregory House".
+    _pattern(
+        "NAME",
+        r"(?<![A-Za-z0-9])(?:dr|prof)\.[ \t]+"
+        + rf"(?P<v>{_NOT_NAMES}{_NAME_WORD}(?:[ \t]+{_NAME_WORD})?){_NAME_END}",
+        gate=("dr.", "prof."),
+    ),
     # Identifiers recognised by their shape alone.
     _pattern(
         "SSN",
@@ -528,7 +541,9 @@ CATALOGUE: Final[tuple[PhiPattern, ...]] = (
     ),
     _pattern(
         "IP",
-        r"(?<![\w.])(?P<v>(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
+        # A dotted quad after "version" or "build" is a version number.
+        r"(?<![\w.])(?<!(?i:version) )(?<!(?i:release) )(?<!(?i:build) )"
+        r"(?P<v>(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
         r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))(?![\w]|\.\d)",
         validate=_public_ip,
         shape=(r"9\.9{1,3}\.9{1,3}\.9",),

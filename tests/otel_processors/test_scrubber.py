@@ -136,6 +136,8 @@ PHI_CORPUS = [
         "GET /users/john.doe%40example.com/profile",
         "GET /users/[REDACTED:EMAIL]/profile",
     ),
+    ("record MRN12345678 opened", "record MRN[REDACTED:MRN] opened"),
+    ("seen by dr. Gregory House today", "seen by dr. [REDACTED:NAME] today"),
 ]
 
 # Text that looks like patient data to a careless pattern and must survive.
@@ -158,6 +160,9 @@ LOOK_ALIKES = [
     "took 1234 ms, p99 5678 ms",
     "HTTP 503 Service Unavailable after 3 retries",
     "diagnosis E11.9 and I10, HbA1c 7.2 %, LDL 130 mg/dL",
+    "running version 8.8.8.8 of the scorer, build 1.2.3.4",
+    "MRN1 and mrn12 are too short to be record numbers",
+    "drop the stale rows; dr. no",
     "model readmission-v3 scored 0.8123 (threshold 0.5)",
     "Patient Not Found",
     "patient record missing for cohort 2026Q4",
