@@ -16,8 +16,9 @@ Pipelines::
     BatchSpanProcessor(ScrubbingSpanExporter(OTLPSpanExporter()))  # scrub only
 
 A span is classified when its status is ERROR, it carries an ``exception``
-event or it was tagged with an error code (``tag_error``); the last exception event is taken, as it is the one that ended the
-operation when several were recorded. Every span is scrubbed: its name, string
+event or it was tagged with an error code (``tag_error``); the last exception
+event is taken, as it is the one that ended the operation when several were
+recorded. Every span is scrubbed: its name, string
 attributes, status description, and event and link attributes.
 """
 
