@@ -34,7 +34,7 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--requests",
         type=int,
-        default=400,
+        default=440,
         help="requests sent in the error phase (default: %(default)s)",
     )
     parser.add_argument(

@@ -84,7 +84,7 @@ class _Telemetry:
 def run_demo(
     out: TextIO,
     *,
-    requests: int = 400,
+    requests: int = 440,
     seed: int = 7,
     phases: tuple[str, ...] = ("errors", "drift", "crash"),
 ) -> DemoResult:

@@ -26,6 +26,7 @@ from otel_processors.exceptions import (
     OutOfRangeError,
     PostProcessingError,
     SchemaViolationError,
+    ScoreCalculationError,
     StaleInputError,
 )
 from otel_processors.tagging import tag_error
@@ -105,6 +106,10 @@ def _corrupt_explainer(features: dict[str, object]) -> None:
     features["explainer"] = "corrupt"
 
 
+def _no_comorbidity_weights(features: dict[str, object]) -> None:
+    features["comorbidity_weights"] = ()
+
+
 class ExplainerStateError(Exception):
     """Raised by the (fictional) explanation library; no registry rule knows it."""
 
@@ -116,6 +121,7 @@ FAULTS: Mapping[str, Callable[[dict[str, object]], None]] = {
     "stale_vitals": _stale_vitals,
     "wrong_type": _wrong_type,
     "numeric_overflow": _overflow,
+    "comorbidity_weights_empty": _no_comorbidity_weights,
     "feature_store_down": _feature_store_down,
     "feature_store_timeout": _slow_feature_store,
     "pipeline_version": _old_pipeline,
@@ -217,6 +223,13 @@ class ReadmissionService:
         return features
 
     def _score(self, vector: Mapping[str, object]) -> float:
+        weights = vector.get("comorbidity_weights")
+        if isinstance(weights, tuple):
+            try:
+                _ = sum(weights) / len(weights)
+            except ZeroDivisionError as exc:
+                msg = "comorbidity index over an empty weight table"
+                raise ScoreCalculationError(msg) from exc
         try:
             return self.model.score(vector)
         except (OverflowError, ValueError) as exc:

@@ -70,6 +70,8 @@ def test_demo_prints_a_summary_by_category_and_code() -> None:
     assert 0 == completed.returncode, completed.stderr
     assert "Summary" in result
     assert "DATA_ERROR / OUT_OF_RANGE / HAI-DATA-301" in result
+    for subcategory in ("FEATURE_EXTRACTION", "SCORE_CALCULATION", "POST_PROCESSING"):
+        assert f"PREDICTION_ERROR / {subcategory} /" in result
 
 
 def test_demo_finds_the_drifted_features_and_groups_the_crashes() -> None:
