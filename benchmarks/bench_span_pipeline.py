@@ -12,8 +12,10 @@ interleaved, and the medians and their ratio are reported for:
   exported everything (``time.process_time_ns``), which is what the host pays.
 
 Workloads: spans without errors (six attributes, as an HTTP server span has),
-and error spans (an exception raised inside ``start_as_current_span``, recorded
-by the SDK). Run::
+the same with a ``url.path`` that differs on every span (so nothing is
+remembered as clean and every span is scrubbed and copied), and error spans
+(an exception raised inside ``start_as_current_span``, recorded by the SDK).
+Run::
 
     .venv/bin/python -m benchmarks.bench_span_pipeline [--spans 20000] [--repeats 7]
 """
@@ -65,6 +67,19 @@ def _ok_spans(tracer: Tracer, n: int) -> None:
             span.set_attribute("http.response.status_code", 200)
             span.set_attribute("model.name", "readmission-risk")
             span.set_attribute("model.version", "2.3.1")
+            span.set_attribute("request.batch_size", i % 8)
+
+
+def _unique_spans(tracer: Tracer, n: int) -> None:
+    # A path with a per-request id defeats the memo of clean values: every
+    # span is scrubbed and copied on the batch thread.
+    for i in range(n):
+        with tracer.start_as_current_span("GET /v1/encounters/{id}") as span:
+            span.set_attribute("http.request.method", "GET")
+            span.set_attribute("url.path", f"/v1/encounters/enc-{i:08d}/risk")
+            span.set_attribute("http.route", "/v1/encounters/{id}/risk")
+            span.set_attribute("http.response.status_code", 200)
+            span.set_attribute("model.name", "readmission-risk")
             span.set_attribute("request.batch_size", i % 8)
 
 
@@ -121,6 +136,7 @@ def run(spans: int, repeats: int) -> list[str]:
     lines = []
     for name, workload in (
         ("spans without errors", _ok_spans),
+        ("spans without errors, a unique url.path each", _unique_spans),
         ("error spans", _error_spans),
     ):
         base_thread, base_process, cand_thread, cand_process = [], [], [], []
