@@ -16,7 +16,9 @@ Parsing and lookup use Sentry's ``symbolic``: ``Archive.from_bytes`` reads the
 Breakpad format (MODULE, FILE, FUNC, line and PUBLIC records) and the object's
 ``SymCache`` answers address lookups, including the Breakpad rule that a PUBLIC
 symbol extends to the next symbol. Parsed files are kept in a small LRU; files
-downloaded over HTTP are also written to an on-disk cache.
+downloaded over HTTP are also written to an on-disk cache. A symbol file found
+in no source is remembered as missing for ``miss_ttl_seconds`` only, so symbols
+uploaded after a crash arrived are found by later reports.
 
 A frame that cannot be resolved (unknown module or id, unreachable server,
 malformed file, offset outside every function) comes back with ``resolved``
@@ -32,8 +34,9 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,10 +140,15 @@ class Symbolicator:
         cache_dir: where files downloaded over HTTP are kept between runs;
             ``None`` keeps nothing on disk.
         timeout_seconds: connect and read timeout of each HTTP request.
-        max_cached_modules: parsed symbol files kept in memory.
+        max_cached_modules: parsed symbol files kept in memory (and, as
+            many again, missing ones).
+        miss_ttl_seconds: how long a symbol file found in no source is not
+            looked for again; 0 looks every time.
+        clock: monotonic time in seconds (injectable for tests).
 
     Raises:
-        ValueError: no source, or a source that is neither a folder nor a URL.
+        ValueError: no source, a source that is neither a folder nor a URL,
+            or a size or duration out of range.
     """
 
     def __init__(
@@ -150,6 +158,8 @@ class Symbolicator:
         cache_dir: str | os.PathLike[str] | None = None,
         timeout_seconds: float = 5.0,
         max_cached_modules: int = 32,
+        miss_ttl_seconds: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not sources:
             msg = "Symbolicator needs at least one symbol source"
@@ -161,13 +171,20 @@ class Symbolicator:
         if max_cached_modules < 1:
             msg = f"max_cached_modules must be at least 1, got {max_cached_modules}"
             raise ValueError(msg)
+        if miss_ttl_seconds < 0:
+            msg = f"miss_ttl_seconds must not be negative, got {miss_ttl_seconds}"
+            raise ValueError(msg)
 
         self._sources = tuple(sources)
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._timeout_seconds = timeout_seconds
         self._max_cached = max_cached_modules
         self._lock = threading.Lock()
+        self._miss_ttl_seconds = miss_ttl_seconds
+        self._clock = clock
         self._symcaches: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        # When each missing symbol file may be looked for again.
+        self._misses: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._session = requests.Session()
 
     def symbolicate(self, frames: Sequence[NativeFrame]) -> list[SymbolicatedFrame]:
@@ -186,6 +203,7 @@ class Symbolicator:
         self._session.close()
         with self._lock:
             self._symcaches.clear()
+            self._misses.clear()
 
     def _symbolicate_one(self, frame: NativeFrame) -> SymbolicatedFrame:
         unknown = SymbolicatedFrame(frame.module, frame.debug_id, frame.offset)
@@ -222,6 +240,9 @@ class Symbolicator:
             if key in self._symcaches:
                 self._symcaches.move_to_end(key)
                 return self._symcaches[key]
+            retry_at = self._misses.get(key)
+            if retry_at is not None and self._clock() < retry_at:
+                return None
 
         try:
             symcache = self._load(debug_file, module_id)
@@ -229,11 +250,21 @@ class Symbolicator:
             return None  # not remembered: the server may answer next time
 
         with self._lock:
+            if symcache is None:
+                self._remember_miss(key)
+                return None
+            self._misses.pop(key, None)
             self._symcaches[key] = symcache
             self._symcaches.move_to_end(key)
             while len(self._symcaches) > self._max_cached:
                 self._symcaches.popitem(last=False)
         return symcache
+
+    def _remember_miss(self, key: tuple[str, str]) -> None:
+        self._misses[key] = self._clock() + self._miss_ttl_seconds
+        self._misses.move_to_end(key)
+        while len(self._misses) > self._max_cached:
+            self._misses.popitem(last=False)
 
     def _load(self, debug_file: str, module_id: str) -> Any:
         relative = f"{debug_file}/{module_id}/{_symbol_file_name(debug_file)}"

@@ -3,7 +3,7 @@
 ::
 
     healthai-telemetry crash fingerprint [--in-app PREFIX ...] [--exclude PREFIX ...]
-                                         [--json] < traceback.txt
+                                         [--app-root DIR ...] [--json] < traceback.txt
 """
 
 from __future__ import annotations
@@ -37,6 +37,11 @@ frames or (without frames) the normalised message made it, and the frames that
 were hashed. Lines may carry a log prefix (a timestamp, a level, a logger
 name): the prefix found before "Traceback (most recent call last):" is removed
 from every line, digits allowed to differ.
+
+Module names come from the file names in the text. Give the in-app prefixes
+the service used (--in-app), or the directories on the service's sys.path
+(--app-root), to get the fingerprint the service computed; otherwise the
+directories on this command's own sys.path are stripped.
 """
 
 _FINGERPRINT_EPILOG = """\
@@ -44,6 +49,7 @@ examples:
   healthai-telemetry crash fingerprint < traceback.txt
   grep -A40 Traceback service.log | healthai-telemetry crash fingerprint --json
   healthai-telemetry crash fingerprint --in-app readmit --in-app shared.scoring < t
+  healthai-telemetry crash fingerprint --app-root /srv/app < traceback.txt
 """
 
 
@@ -83,6 +89,17 @@ def register(subparsers: Subparsers) -> None:
         help="module prefix never counted as in-app (repeatable)",
     )
     fingerprint.add_argument(
+        "--app-root",
+        metavar="DIR",
+        action="append",
+        default=None,
+        help=(
+            "directory stripped from file names to name their module, as on "
+            "the service's sys.path (repeatable); default: this command's "
+            "sys.path"
+        ),
+    )
+    fingerprint.add_argument(
         "--json", action="store_true", help="print one JSON object instead of text"
     )
     fingerprint.set_defaults(func=_run_fingerprint)
@@ -102,7 +119,9 @@ def _run_fingerprint(args: argparse.Namespace) -> int:
         raise CommandError(msg)
     text = source.read()
 
-    policy = InAppPolicy(include=args.in_app, exclude=args.exclude)
+    policy = InAppPolicy(
+        include=args.in_app, exclude=args.exclude, app_roots=args.app_root
+    )
     try:
         fingerprint = fingerprint_text(text, in_app=policy)
     except TracebackNotFoundError as exc:

@@ -87,6 +87,16 @@ def register(subparsers: Subparsers) -> None:
         metavar="DIR",
         help="where downloaded symbol files are kept (default: beside the database)",
     )
+    parser.add_argument(
+        "--symbol-miss-ttl",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help=(
+            "how long a symbol file found in no store is not asked for again "
+            "(default: %(default)s)"
+        ),
+    )
     parser.set_defaults(func=_run)
 
 
@@ -110,6 +120,7 @@ def settings_from_args(args: argparse.Namespace) -> CrashServiceSettings:
             max_body_bytes=args.max_body_bytes,
             symbol_sources=tuple(args.symbols),
             symbol_cache_dir=cache,
+            symbol_miss_ttl_seconds=args.symbol_miss_ttl,
         )
     except ConfigurationError as exc:
         raise CommandError(str(exc)) from exc

@@ -1,8 +1,14 @@
 """Turn exception log records into crash reports that know their group.
 
 A record is an exception record when its event name is ``exception`` or it
-carries ``exception.type``; anything else is ignored by the crash service. The
-group of a report is, in order of preference:
+carries ``exception.type``. A repeats summary (event name
+``healthai.crash.repeats``, written by the reporter at shutdown) carries the
+fingerprint and the number of suppressed repeats that no later record carried;
+it adds that count to its group and keeps no sample. Anything else is ignored
+by the crash service. An exception record stands for ``1 + repeats``
+occurrences: ``healthai.crash.repeats`` counts the repeats suppressed before it.
+The release is the record's ``service.version``, else the resource's. The group
+of a report is, in order of preference:
 
 1. the ``healthai.crash.fingerprint`` (and ``..._version``) the process wrote,
    computed in-process from the exception object;
@@ -45,16 +51,20 @@ from otel_processors.crash.fingerprint import (
 
 __all__ = [
     "NATIVE_FRAMES_ATTRIBUTE",
+    "REPEATS_EVENT_NAME",
     "CrashGrouper",
     "CrashReport",
     "InvalidRecordError",
     "Scrubbing",
     "group_id_for",
     "is_exception_record",
+    "unattributed_repeats",
 ]
 
 NATIVE_FRAMES_ATTRIBUTE: Final = attrs.CRASH_NATIVE_FRAMES
+REPEATS_EVENT_NAME: Final = "healthai.crash.repeats"
 
+_EXCEPTION_EVENT_NAME: Final = "exception"
 _UNKNOWN_SERVICE: Final = "unknown_service"
 _SAFE_FINGERPRINT = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _MAX_REPEATS: Final = 1_000_000
@@ -89,15 +99,18 @@ class CrashReport:
         basis: how the group was found: ``"reported"``, ``"frames"``,
             ``"native"`` or ``"message"``.
         title: ``type: message``, scrubbed, truncated; ``None`` when the
-            caller did not need details.
-        exception_type: the exception's type.
+            caller did not need details, and for a repeats summary.
+        exception_type: the exception's type; empty for a repeats summary.
         service: ``service.name`` of the resource.
-        release: ``service.version`` of the resource, if any.
+        release: ``service.version`` of the record, else of the resource.
         category: ``healthai.error.category``, if any.
         code: ``healthai.error.code``, if any.
         seen_at: when it happened, in seconds since the epoch.
-        repeats: occurrences the record stands for (``healthai.crash.repeats``).
-        sample: the scrubbed event, JSON-ready; ``None`` without details.
+        occurrences: crashes the record stands for: one plus the repeats
+            suppressed before it, or a summary's repeats.
+        sample: the scrubbed event, JSON-ready; ``None`` without details and
+            for a repeats summary.
+        summary: whether the record is a repeats summary (no crash of its own).
     """
 
     group_id: str
@@ -111,13 +124,40 @@ class CrashReport:
     category: str | None
     code: str | None
     seen_at: float
-    repeats: int
+    occurrences: int
     sample: dict[str, Any] | None
+    summary: bool = False
 
 
 def is_exception_record(event: LogEvent) -> bool:
-    """Whether a log record reports an exception."""
-    return event.event_name == "exception" or attrs.EXCEPTION_TYPE in event.attributes
+    """Whether a log record reports an exception or a summary of its repeats."""
+    return (
+        event.event_name in (_EXCEPTION_EVENT_NAME, REPEATS_EVENT_NAME)
+        or attrs.EXCEPTION_TYPE in event.attributes
+    )
+
+
+def _is_repeats_summary(event: LogEvent) -> bool:
+    return (
+        event.event_name == REPEATS_EVENT_NAME
+        and attrs.EXCEPTION_TYPE not in event.attributes
+    )
+
+
+def unattributed_repeats(event: LogEvent) -> int:
+    """Return the repeats of a summary that names no fingerprint, else 0.
+
+    The reporter writes such a summary for repeats whose fingerprint left its
+    rate limiter's table; they belong to no group.
+
+    Raises:
+        InvalidRecordError: the summary's repeat count is malformed.
+    """
+    if not _is_repeats_summary(event):
+        return 0
+    if event.attributes.get(attrs.CRASH_FINGERPRINT) is not None:
+        return 0
+    return _count(event.attributes.get(attrs.CRASH_REPEATS), default=None)
 
 
 def group_id_for(fingerprint: str, version: int) -> str:
@@ -169,6 +209,9 @@ class CrashGrouper:
             InvalidRecordError: the record lacks type and message, or carries a
                 malformed fingerprint, repeat count or native frame list.
         """
+        if _is_repeats_summary(event):
+            return self._summary(event, now)
+
         attributes = event.attributes
         exc_type = _text(attributes.get(attrs.EXCEPTION_TYPE))
         message = _text(attributes.get(attrs.EXCEPTION_MESSAGE))
@@ -177,7 +220,7 @@ class CrashGrouper:
             msg = "exception record has no exception.type, message or stacktrace"
             raise InvalidRecordError(msg)
 
-        repeats = _repeats(attributes.get(attrs.CRASH_REPEATS))
+        repeats = _count(attributes.get(attrs.CRASH_REPEATS), default=0)
         native = self._native_frames(attributes.get(NATIVE_FRAMES_ATTRIBUTE))
         fingerprint, version, basis, derived_type = self._group(
             attributes, exc_type, message, stacktrace, native
@@ -193,13 +236,36 @@ class CrashGrouper:
             basis=basis,
             title=self._title(exc_type, message) if details else None,
             exception_type=exc_type,
-            service=_text(event.resource.get(attrs.SERVICE_NAME)) or _UNKNOWN_SERVICE,
-            release=_text(event.resource.get(attrs.SERVICE_VERSION)) or None,
+            service=_service(event),
+            release=_release(event),
             category=_text(attributes.get(attrs.ERROR_CATEGORY)) or None,
             code=_text(attributes.get(attrs.ERROR_CODE)) or None,
             seen_at=_seconds(event, now),
-            repeats=repeats,
+            occurrences=min(1 + repeats, _MAX_REPEATS),
             sample=self._sample(event, native) if details else None,
+        )
+
+    def _summary(self, event: LogEvent, now: float) -> CrashReport:
+        attributes = event.attributes
+        if attributes.get(attrs.CRASH_FINGERPRINT) is None:
+            msg = f"repeats summary has no {attrs.CRASH_FINGERPRINT}"
+            raise InvalidRecordError(msg)
+        fingerprint, version = _reported_fingerprint(attributes)
+        return CrashReport(
+            group_id=group_id_for(fingerprint, version),
+            fingerprint=fingerprint,
+            fingerprint_version=version,
+            basis="reported",
+            title=None,
+            exception_type="",
+            service=_service(event),
+            release=_release(event),
+            category=_text(attributes.get(attrs.ERROR_CATEGORY)) or None,
+            code=_text(attributes.get(attrs.ERROR_CODE)) or None,
+            seen_at=_seconds(event, now),
+            occurrences=_count(attributes.get(attrs.CRASH_REPEATS), default=None),
+            sample=None,
+            summary=True,
         )
 
     def _group(
@@ -210,13 +276,9 @@ class CrashGrouper:
         stacktrace: str,
         native: list[SymbolicatedFrame],
     ) -> tuple[str, int, str, str]:
-        reported = attributes.get(attrs.CRASH_FINGERPRINT)
-        if reported is not None:
-            version = _version(attributes.get(attrs.CRASH_FINGERPRINT_VERSION))
-            if not isinstance(reported, str) or not _SAFE_FINGERPRINT.match(reported):
-                msg = f"{attrs.CRASH_FINGERPRINT} is not 1-128 of [A-Za-z0-9_.:-]"
-                raise InvalidRecordError(msg)
-            return reported, version, "reported", ""
+        if attributes.get(attrs.CRASH_FINGERPRINT) is not None:
+            fingerprint, version = _reported_fingerprint(attributes)
+            return fingerprint, version, "reported", ""
 
         if stacktrace:
             try:
@@ -281,6 +343,25 @@ class CrashGrouper:
         return self._scrub_mapping({"body": body}).get("body")
 
 
+def _reported_fingerprint(attributes: Mapping[str, Any]) -> tuple[str, int]:
+    reported = attributes.get(attrs.CRASH_FINGERPRINT)
+    version = _version(attributes.get(attrs.CRASH_FINGERPRINT_VERSION))
+    if not isinstance(reported, str) or not _SAFE_FINGERPRINT.match(reported):
+        msg = f"{attrs.CRASH_FINGERPRINT} is not 1-128 of [A-Za-z0-9_.:-]"
+        raise InvalidRecordError(msg)
+    return reported, version
+
+
+def _service(event: LogEvent) -> str:
+    return _text(event.resource.get(attrs.SERVICE_NAME)) or _UNKNOWN_SERVICE
+
+
+def _release(event: LogEvent) -> str | None:
+    # The reporter writes its release on the record; it overrides the resource's.
+    on_record = _text(event.attributes.get(attrs.SERVICE_VERSION))
+    return on_record or _text(event.resource.get(attrs.SERVICE_VERSION)) or None
+
+
 def _text(value: object) -> str:
     if value is None:
         return ""
@@ -300,9 +381,10 @@ def _version(value: object) -> int:
     return version
 
 
-def _repeats(value: object) -> int:
-    if value is None:
-        return 1
+def _count(value: object, *, default: int | None) -> int:
+    """Parse ``healthai.crash.repeats``: a positive integer, ``default`` if absent."""
+    if value is None and default is not None:
+        return default
     if isinstance(value, bool) or not isinstance(value, int | str):
         repeats = 0
     else:

@@ -15,6 +15,7 @@ from exporters.crash_service.grouping import (
     CrashReport,
     InvalidRecordError,
     is_exception_record,
+    unattributed_repeats,
 )
 from exporters.crash_service.metrics import CrashMetrics
 from exporters.crash_service.otlp import iter_log_events
@@ -92,6 +93,11 @@ class CrashIngestor:
                 result.ignored += 1
                 continue
             try:
+                unattributed = unattributed_repeats(event)
+                if unattributed:
+                    self._metrics.unattributed_repeats.inc(unattributed)
+                    result.accepted += 1
+                    continue
                 report = self._grouper.report(
                     event, now=now, needs_details=needs_details
                 )
@@ -103,10 +109,12 @@ class CrashIngestor:
                 self._reject(result, "processing_error", f"record {index}: failed")
 
         result.new_groups = self._store.record(reports)
-        result.accepted = len(reports)
+        result.accepted += len(reports)
 
         for report in reports:
-            self._metrics.count_report(report.service, report.category, report.repeats)
+            self._metrics.count_report(
+                report.service, report.category, report.occurrences
+            )
         if result.new_groups:
             self._metrics.new_groups.inc(len(result.new_groups))
         if result.ignored:

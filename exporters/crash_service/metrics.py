@@ -108,14 +108,22 @@ class CrashMetrics:
             "Log records received that report no exception.",
             registry=self.registry,
         )
+        self.unattributed_repeats = Counter(
+            "healthai_crash_unattributed_repeats",
+            "Suppressed crash repeats reported without a fingerprint: the "
+            "reporter's rate limiter had evicted it.",
+            registry=self.registry,
+        )
         for reason in REJECTION_REASONS:
             self.rejected.labels(reason)
         self.registry.register(_GroupStatusCollector(count_by_status))
 
-    def count_report(self, service: str, category: str | None, repeats: int) -> None:
-        """Count one grouped record standing for ``repeats`` occurrences."""
+    def count_report(
+        self, service: str, category: str | None, occurrences: int
+    ) -> None:
+        """Count one grouped record standing for ``occurrences`` crashes."""
         self.reports.labels(self._service_label(service), self._category(category)).inc(
-            repeats
+            occurrences
         )
 
     def count_rejected(self, reason: str, amount: int = 1) -> None:

@@ -124,7 +124,9 @@ class CrashService:
         scrubber = self._scrubber if self._scrubber is not None else _default_scrubber()
         symbolicator = (
             Symbolicator(
-                self.settings.symbol_sources, cache_dir=self.settings.symbol_cache_dir
+                self.settings.symbol_sources,
+                cache_dir=self.settings.symbol_cache_dir,
+                miss_ttl_seconds=self.settings.symbol_miss_ttl_seconds,
             )
             if self.settings.symbol_sources
             else None

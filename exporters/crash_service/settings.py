@@ -29,6 +29,8 @@ class CrashServiceSettings:
             symbolicate native frames.
         symbol_cache_dir: where downloaded symbol files are kept; ``None`` keeps
             them in memory only.
+        symbol_miss_ttl_seconds: how long a symbol file found in no source is
+            not looked for again.
         max_service_labels: distinct ``service`` label values in the metrics
             before further services are reported as ``other``.
         title_max_chars: the longest group title kept.
@@ -46,6 +48,7 @@ class CrashServiceSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     symbol_sources: tuple[str, ...] = field(default_factory=tuple)
     symbol_cache_dir: str | None = None
+    symbol_miss_ttl_seconds: float = 300.0
     max_service_labels: int = 50
     title_max_chars: int = 200
 
@@ -69,6 +72,12 @@ class CrashServiceSettings:
             msg = (
                 f"crash service: max_body_bytes: {self.max_body_bytes!r} is below "
                 "the minimum of 1024"
+            )
+            raise ConfigurationError(msg)
+        if self.symbol_miss_ttl_seconds < 0:
+            msg = (
+                "crash service: symbol_miss_ttl_seconds: "
+                f"{self.symbol_miss_ttl_seconds!r} must not be negative"
             )
             raise ConfigurationError(msg)
         if self.max_service_labels < 1:

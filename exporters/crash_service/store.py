@@ -9,8 +9,11 @@ missing steps of ``MIGRATIONS`` in one transaction)::
     group_services(group_id, service)      one row per distinct service
     group_releases(group_id, release)      one row per distinct release
 
-``count`` adds up occurrences (a record with ``healthai.crash.repeats`` = n adds
-n); ``records`` counts the records received. The store runs in WAL mode with a
+``count`` adds up occurrences (an exception record with
+``healthai.crash.repeats`` = n adds 1 + n, a repeats summary adds n);
+``records`` counts the records received. A group first seen through a repeats
+summary has no sample (``sample_json`` is ``{}``) and its fingerprint as title
+until an exception record of it arrives. The store runs in WAL mode with a
 busy timeout, and each batch is written in one ``BEGIN IMMEDIATE`` transaction,
 so several threads or processes can write to one file: SQLite serialises the
 writers and no increment is lost. A resolved group that sees a new crash opens
@@ -80,6 +83,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
 )
 
 _BUSY_TIMEOUT_MILLIS: Final = 30_000
+_NO_SAMPLE: Final = "{}"
 _MAX_LIST_LIMIT: Final = 1000
 
 
@@ -278,10 +282,11 @@ class CrashStore:
             return [self._group(row) for row in rows]
 
     def has_group(self, group_id: str) -> bool:
-        """Whether a group exists."""
+        """Whether a group exists with a sample (not only repeats summaries)."""
         with self._lock:
             row = self._connection.execute(
-                "SELECT 1 FROM crash_groups WHERE group_id = ?", (group_id,)
+                "SELECT 1 FROM crash_groups WHERE group_id = ? AND sample_json != ?",
+                (group_id, _NO_SAMPLE),
             ).fetchone()
         return row is not None
 
@@ -367,9 +372,11 @@ def _aggregate(reports: Iterable[CrashReport]) -> dict[str, _Pending]:
         if item is None:
             item = _Pending(report, report.seen_at, report.seen_at)
             pending[report.group_id] = item
+        elif item.first.summary and not report.summary:
+            item.first = report
         item.first_seen = min(item.first_seen, report.seen_at)
         item.last_seen = max(item.last_seen, report.seen_at)
-        item.count += report.repeats
+        item.count += report.occurrences
         item.records += 1
         item.services.add(report.service)
         if report.release is not None:
@@ -380,6 +387,10 @@ def _aggregate(reports: Iterable[CrashReport]) -> dict[str, _Pending]:
 def _upsert(cursor: sqlite3.Cursor, group_id: str, item: _Pending) -> bool:
     """Write one group's batch; return whether the group is new."""
     report = item.first
+    title = report.title if report.title is not None else report.exception_type
+    if report.summary:
+        title = f"Crash {report.fingerprint}"
+    sample_json = json.dumps(report.sample, sort_keys=True) if report.sample else None
     cursor.execute(
         "INSERT INTO crash_groups (group_id, fingerprint, fingerprint_version,"
         " basis, title, exception_type, first_seen, last_seen, count, records,"
@@ -391,7 +402,7 @@ def _upsert(cursor: sqlite3.Cursor, group_id: str, item: _Pending) -> bool:
             report.fingerprint,
             report.fingerprint_version,
             report.basis,
-            report.title if report.title is not None else report.exception_type,
+            title,
             report.exception_type,
             item.first_seen,
             item.last_seen,
@@ -399,16 +410,24 @@ def _upsert(cursor: sqlite3.Cursor, group_id: str, item: _Pending) -> bool:
             item.records,
             report.category,
             report.code,
-            json.dumps(report.sample or {}, sort_keys=True),
+            sample_json or _NO_SAMPLE,
         ),
     )
     created = cursor.rowcount == 1
     if not created:
+        # A group known only from repeats summaries takes its display from
+        # the first exception record that carries a sample.
         cursor.execute(
             "UPDATE crash_groups SET count = count + ?, records = records + ?,"
             " first_seen = MIN(first_seen, ?), last_seen = MAX(last_seen, ?),"
             " category = COALESCE(category, ?), code = COALESCE(code, ?),"
-            " status = CASE status WHEN 'resolved' THEN 'open' ELSE status END"
+            " status = CASE status WHEN 'resolved' THEN 'open' ELSE status END,"
+            " title = CASE WHEN sample_json = ? AND ? IS NOT NULL"
+            " THEN ? ELSE title END,"
+            " exception_type = CASE WHEN sample_json = ? AND ? IS NOT NULL"
+            " THEN ? ELSE exception_type END,"
+            " sample_json = CASE WHEN sample_json = ? AND ? IS NOT NULL"
+            " THEN ? ELSE sample_json END"
             " WHERE group_id = ?",
             (
                 item.count,
@@ -417,6 +436,15 @@ def _upsert(cursor: sqlite3.Cursor, group_id: str, item: _Pending) -> bool:
                 item.last_seen,
                 report.category,
                 report.code,
+                _NO_SAMPLE,
+                sample_json,
+                title,
+                _NO_SAMPLE,
+                sample_json,
+                report.exception_type,
+                _NO_SAMPLE,
+                sample_json,
+                sample_json,
                 group_id,
             ),
         )

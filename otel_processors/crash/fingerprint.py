@@ -10,11 +10,14 @@ Algorithm, version ``FINGERPRINT_VERSION`` (see docs/crashes.md):
 
 1. Walk the exception chain (``__cause__``, else ``__context__`` unless
    suppressed; cycle-safe), oldest first, as ``traceback`` prints it.
-2. Mark each frame in-app or not (``InAppPolicy``). If any frame of the chain is
-   in-app, only in-app frames count; otherwise all frames do.
+2. Name each frame's module from its file name (``module_from_filename``, with
+   the policy's in-app prefixes and application roots) and mark it in-app or
+   not (``InAppPolicy``). If any frame of the chain is in-app, only in-app
+   frames count; otherwise all frames do.
 3. A frame contributes its module, function and whitespace-normalised source
-   line, never its line number. Consecutive identical frames (recursion)
-   collapse into one.
+   line, never its line number. Recursion collapses: a run of frames that
+   repeats a cycle of up to ``MAX_RECURSION_CYCLE`` frames (one function
+   calling itself, or ``a -> b -> a -> b``) keeps one copy of the cycle.
 4. Each exception contributes its type. Its message counts only when the whole
    chain has no frame, and then through ``normalise_message``.
 5. The value is the first 32 hex digits of the SHA-256 of the version and the
@@ -28,7 +31,7 @@ import linecache
 import re
 import sys
 import sysconfig
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from types import TracebackType
@@ -36,6 +39,7 @@ from typing import Final
 
 __all__ = [
     "FINGERPRINT_VERSION",
+    "MAX_RECURSION_CYCLE",
     "Fingerprint",
     "Frame",
     "InAppPolicy",
@@ -49,7 +53,10 @@ __all__ = [
     "parse_traceback",
 ]
 
-FINGERPRINT_VERSION: Final = 1
+# 2: cycles of up to MAX_RECURSION_CYCLE frames collapse; with in-app prefixes
+# the module is read from the path segments that match them.
+FINGERPRINT_VERSION: Final = 2
+MAX_RECURSION_CYCLE: Final = 4
 
 _HASH_HEX_DIGITS: Final = 32
 
@@ -128,9 +135,10 @@ def _slash(path: str) -> str:
 _STDLIB_ROOTS: Final = _stdlib_roots()
 
 
-def _sys_path_roots() -> list[str]:
-    roots = {_slash(entry) + "/" for entry in sys.path if entry and entry != "."}
-    return sorted(roots, key=len, reverse=True)
+@lru_cache(maxsize=64)
+def _longest_first(entries: tuple[str, ...]) -> tuple[str, ...]:
+    roots = {_slash(entry) + "/" for entry in entries if entry and entry != "."}
+    return tuple(sorted(roots, key=len, reverse=True))
 
 
 def _dotted(relative: str) -> str:
@@ -142,22 +150,40 @@ def _dotted(relative: str) -> str:
     return ".".join(parts)
 
 
-@lru_cache(maxsize=4096)
-def module_from_filename(filename: str) -> str:
+def module_from_filename(
+    filename: str,
+    *,
+    prefixes: Sequence[str] = (),
+    app_roots: Sequence[str] | None = None,
+) -> str:
     """Derive a dotted module name from a frame's file name.
 
-    The same rules apply to live frames and to text from another machine:
+    The same rules apply to live frames and to text from another machine,
+    in this order: pseudo-files such as ``<stdin>`` are kept as they are;
     everything up to ``site-packages/``, ``dist-packages/`` or
-    ``lib/pythonX.Y/`` is dropped; otherwise the longest matching ``sys.path``
-    entry of this process; otherwise the file's name alone. Pseudo-files such
-    as ``<stdin>`` are kept as they are.
+    ``lib/pythonX.Y/`` is dropped; with ``prefixes``, the path from the last
+    run of path segments (directories, then the file's name without ``.py``)
+    that spells one of them (``readmit.api`` matches ``.../readmit/api/``
+    and ``.../readmit/api.py``); then the longest
+    matching root of ``app_roots`` (default: this process's ``sys.path``);
+    otherwise the file's name alone. Only the first two rules and the
+    prefixes read nothing of the machine, so text fingerprinted elsewhere
+    agrees when the same prefixes, or the same roots, are given.
 
     Args:
         filename: the file name of the frame.
+        prefixes: in-app module prefixes, e.g. ``("readmit",)``.
+        app_roots: directories to strip, in place of ``sys.path``.
 
     Returns:
         The module name, e.g. ``requests.adapters``.
     """
+    roots = _longest_first(tuple(sys.path if app_roots is None else app_roots))
+    return _module_of(filename, tuple(prefixes), roots)
+
+
+@lru_cache(maxsize=8192)
+def _module_of(filename: str, prefixes: tuple[str, ...], roots: tuple[str, ...]) -> str:
     frozen = _FROZEN_RE.match(filename)
     if frozen:
         return frozen.group(1)
@@ -171,10 +197,33 @@ def module_from_filename(filename: str) -> str:
     stdlib = list(_STDLIB_RE.finditer(path))
     if stdlib:
         return _dotted(path[stdlib[-1].end() :])
-    for root in _sys_path_roots():
+    from_prefix = _module_from_prefixes(path, prefixes)
+    if from_prefix:
+        return from_prefix
+    for root in roots:
         if path.startswith(root):
             return _dotted(path[len(root) :])
     return _dotted(path.rsplit("/", 1)[-1])
+
+
+def _module_from_prefixes(path: str, prefixes: tuple[str, ...]) -> str:
+    parts = [part for part in path.split("/") if part]
+    if not parts or not prefixes:
+        return ""
+    stem = parts[-1][: -len(".py")] if parts[-1].endswith(".py") else parts[-1]
+    names = [*parts[:-1], stem]
+
+    # The last match wins: /home/ci/readmit/src/readmit/api.py is readmit.api.
+    best = -1
+    for prefix in prefixes:
+        wanted = [name for name in prefix.split(".") if name]
+        if not wanted:
+            continue
+        for start in range(len(names) - len(wanted), -1, -1):
+            if names[start : start + len(wanted)] == wanted:
+                best = max(best, start)
+                break
+    return _dotted("/".join(parts[best:])) if best >= 0 else ""
 
 
 @lru_cache(maxsize=4096)
@@ -206,17 +255,39 @@ class InAppPolicy:
     prefixes, only frames whose module starts with one of them are. Frames
     whose module starts with an ``exclude`` prefix never are.
 
+    The policy also names modules (``module_from_filename``): from the path
+    segments that match an ``include`` prefix, else by stripping the longest
+    matching ``app_roots`` directory, by default an entry of ``sys.path``.
+
     Args:
         include: module prefixes of the application, e.g. ``("readmit",)``.
         exclude: module prefixes never in-app, e.g. ``("readmit.vendor",)``.
+        app_roots: directories whose files are named relative to them, in
+            place of ``sys.path`` (to read text from another machine).
     """
 
     def __init__(
-        self, include: Sequence[str] = (), exclude: Sequence[str] = ()
+        self,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        *,
+        app_roots: Sequence[str] | None = None,
     ) -> None:
         self.include = tuple(include)
         self.exclude = tuple(exclude)
+        self.app_roots = None if app_roots is None else tuple(app_roots)
         self._decisions: dict[tuple[str, str], bool] = {}
+
+    @property
+    def names_modules(self) -> bool:
+        """Whether module names differ from ``module_from_filename``'s default."""
+        return bool(self.include) or self.app_roots is not None
+
+    def module_of(self, filename: str) -> str:
+        """Return the module name of a frame's file under this policy."""
+        return module_from_filename(
+            filename, prefixes=self.include, app_roots=self.app_roots
+        )
 
     def is_in_app(self, module: str, filename: str) -> bool:
         """Return whether a frame of ``module`` loaded from ``filename`` is in-app."""
@@ -237,7 +308,10 @@ class InAppPolicy:
         return not _is_library_file(filename)
 
     def __repr__(self) -> str:
-        return f"InAppPolicy(include={self.include!r}, exclude={self.exclude!r})"
+        return (
+            f"InAppPolicy(include={self.include!r}, exclude={self.exclude!r}, "
+            f"app_roots={self.app_roots!r})"
+        )
 
 
 _DEFAULT_POLICY: Final = InAppPolicy()
@@ -393,11 +467,12 @@ def _with_policy(
 
 
 def _marked(frame: Frame, policy: InAppPolicy) -> Frame:
-    in_app = policy.is_in_app(frame.module, frame.filename)
-    if in_app == frame.in_app:
+    module = policy.module_of(frame.filename) if policy.names_modules else frame.module
+    in_app = policy.is_in_app(module, frame.filename)
+    if in_app == frame.in_app and module == frame.module:
         return frame
     return Frame(
-        frame.module,
+        module,
         frame.function,
         frame.context_line,
         frame.filename,
@@ -406,13 +481,24 @@ def _marked(frame: Frame, policy: InAppPolicy) -> Frame:
     )
 
 
-def _collapse(frames: Iterable[Frame]) -> Iterator[Frame]:
-    previous: tuple[str, str, str] | None = None
+def _collapse(frames: Iterable[Frame]) -> list[Frame]:
+    # After each frame, drop a cycle that repeats the one just before it, so
+    # any number of rounds of a cycle of at most MAX_RECURSION_CYCLE frames
+    # leaves one round; the shortest cycle is tried first.
+    kept: list[Frame] = []
+    keys: list[tuple[str, str, str]] = []
     for frame in frames:
-        key = (frame.module, frame.function, frame.context_line)
-        if key != previous:
-            yield frame
-        previous = key
+        kept.append(frame)
+        keys.append((frame.module, frame.function, frame.context_line))
+        folded = True
+        while folded:
+            folded = False
+            for size in range(1, min(MAX_RECURSION_CYCLE, len(keys) // 2) + 1):
+                if keys[-size:] == keys[-2 * size : -size]:
+                    del kept[-size:], keys[-size:]
+                    folded = True
+                    break
+    return kept
 
 
 def _fingerprint_chain(

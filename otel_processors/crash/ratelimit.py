@@ -5,7 +5,9 @@ refilled at ``per_minute / 60`` tokens a second; a report spends one token. A
 repeat that finds the bucket empty is suppressed and counted; the count rides
 on the next report of that fingerprint that goes through
 (``healthai.crash.repeats``). The table of buckets is bounded (least recently
-used fingerprints are evicted); counts of evicted buckets are kept as a total.
+used fingerprints are evicted); counts of evicted buckets are kept as a total,
+which the reporter's shutdown summary reports as one aggregate without a
+fingerprint.
 A storm of more distinct fingerprints than the table holds would defeat the
 per-fingerprint buckets, so one more bucket, shared by all, bounds the total.
 """
@@ -147,6 +149,12 @@ class FingerprintRateLimiter:
                 bucket.suppressed = 0
             return pending
 
+    def drain_evicted_suppressed(self) -> int:
+        """Return and reset the unreported repeats of evicted fingerprints."""
+        with self._lock:
+            evicted, self._evicted_suppressed = self._evicted_suppressed, 0
+            return evicted
+
     @property
     def suppressed_total(self) -> int:
         """Repeats suppressed since creation."""
@@ -155,7 +163,7 @@ class FingerprintRateLimiter:
 
     @property
     def evicted_suppressed(self) -> int:
-        """Unreported repeats lost with evicted buckets (counted, not detailed)."""
+        """Unreported repeats of evicted buckets, by no fingerprint, not yet drained."""
         with self._lock:
             return self._evicted_suppressed
 

@@ -34,6 +34,7 @@ from opentelemetry.util.types import AttributeValue
 from otel_processors import attributes as attrs
 from otel_processors._guard import record_failure
 from otel_processors.crash.fingerprint import (
+    FINGERPRINT_VERSION,
     Fingerprint,
     InAppPolicy,
     ParsedException,
@@ -399,12 +400,15 @@ class CrashReporter:
     def report_suppressed(self) -> dict[str, int]:
         """Emit one WARN record per fingerprint with unreported repeats.
 
-        Called at shutdown so that counts of a storm are not lost.
+        Called at shutdown so that counts of a storm are not lost. Repeats of
+        fingerprints evicted from the rate limiter's table go in one more
+        record without a fingerprint.
 
         Returns:
-            The repeats reported, by fingerprint.
+            The repeats reported, by fingerprint (the evicted total aside).
         """
         pending = self._limiter.drain_suppressed()
+        evicted = self._limiter.drain_evicted_suppressed()
         try:
             logger = self._logger()
             for fingerprint, repeats in pending.items():
@@ -415,8 +419,20 @@ class CrashReporter:
                     body=f"{repeats} repeats of crash {fingerprint} were suppressed",
                     attributes={
                         attrs.CRASH_FINGERPRINT: fingerprint,
+                        attrs.CRASH_FINGERPRINT_VERSION: FINGERPRINT_VERSION,
                         attrs.CRASH_REPEATS: repeats,
                     },
+                    event_name="healthai.crash.repeats",
+                )
+            # Their fingerprints left the limiter's bounded table: one total.
+            if evicted:
+                logger.emit(
+                    timestamp=time.time_ns(),
+                    severity_number=SeverityNumber.WARN,
+                    severity_text=SeverityNumber.WARN.name,
+                    body=f"{evicted} repeats of evicted crash fingerprints "
+                    "were suppressed",
+                    attributes={attrs.CRASH_REPEATS: evicted},
                     event_name="healthai.crash.repeats",
                 )
         except Exception as failure:  # never raise into the host

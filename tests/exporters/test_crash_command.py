@@ -4,12 +4,38 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
+import textwrap
 import traceback
+from pathlib import Path
 
 import pytest
 
 from exporters.cli import main
 from otel_processors.crash import fingerprint_exception
+from otel_processors.crash.fingerprint import FINGERPRINT_VERSION
+
+# Crashes an application package kept outside this checkout and prints the
+# traceback and the fingerprints the crash hooks would write.
+_SERVICE_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, traceback
+    sys.path.insert(0, sys.argv[1])
+    from readmit import score
+    from otel_processors.crash.fingerprint import InAppPolicy, fingerprint_exception
+    try:
+        score.predict(3)
+    except KeyError as exc:
+        print(json.dumps({
+            "text": "".join(traceback.format_exception(exc)),
+            "default": fingerprint_exception(exc).value,
+            "readmit": fingerprint_exception(
+                exc, in_app=InAppPolicy(include=["readmit"])
+            ).value,
+        }))
+    """
+)
 
 
 def _failing_lookup(patient_id: int) -> object:
@@ -56,7 +82,7 @@ def test_json_output_matches_the_in_process_fingerprint(
     expected = (
         0,
         fingerprint_exception(exc).value,
-        1,
+        FINGERPRINT_VERSION,
         "frames",
         ["_raised", "_failing_lookup"],
     )
@@ -106,4 +132,67 @@ def test_stdin_without_traceback_is_a_clear_error(
 
     result = (status, "holds no Python traceback" in capsys.readouterr().err)
     expected = (2, True)
+    assert expected == result
+
+
+def _crash_elsewhere(tmp_path: Path) -> dict[str, str]:
+    app = tmp_path / "srv" / "app"
+    (app / "readmit").mkdir(parents=True)
+    (app / "readmit" / "__init__.py").write_text("")
+    (app / "readmit" / "score.py").write_text(
+        "def predict(patient):\n    return {}[patient]\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", _SERVICE_SCRIPT, str(app)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    crash: dict[str, str] = json.loads(completed.stdout)
+    crash["app"] = str(app)
+    return crash
+
+
+def _cli_fingerprint(text: str, options: list[str], cwd: Path) -> str:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from exporters.cli import main; sys.exit(main())",
+            "crash",
+            "fingerprint",
+            "--json",
+            *options,
+        ],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=cwd,
+        timeout=60,
+    )
+    value: str = json.loads(completed.stdout)["fingerprint"]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("policy", "options"),
+    [("default", ["--app-root", "{app}"]), ("readmit", ["--in-app", "readmit"])],
+)
+def test_command_elsewhere_agrees_with_the_crashed_process(
+    tmp_path: Path, policy: str, options: list[str]
+) -> None:
+    """From another directory, with the roots or prefixes given, the values agree."""
+    crash = _crash_elsewhere(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    result = _cli_fingerprint(
+        crash["text"],
+        [option.format(app=crash["app"]) for option in options],
+        elsewhere,
+    )
+
+    expected = crash[policy]
     assert expected == result

@@ -219,3 +219,48 @@ def test_unreachable_server_is_retried_on_the_next_lookup(symbol_store: Path) ->
 
     expected = (None, "predict_risk")
     assert expected == (before[0].function, after[0].function)
+
+
+class ManualClock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_missing_symbols_uploaded_later_are_found_after_the_miss_ttl(
+    symbol_server: tuple[str, list[str]], symbol_store: Path
+) -> None:
+    """A 404 is remembered for the miss TTL only; then the uploaded file is found."""
+    url, requested = symbol_server
+    later_id = "FEDCBA9876543210FEDCBA98765432100"
+    clock = ManualClock()
+    symbolicator = Symbolicator([url], miss_ttl_seconds=300.0, clock=clock)
+    frame = NativeFrame("libdemo.so", later_id, 0x1000)
+
+    before_upload = symbolicator.symbolicate([frame])[0].function
+    asked_before_upload = len(requested)
+    module_dir = symbol_store / "libdemo.so" / later_id
+    module_dir.mkdir(parents=True)
+    (module_dir / "libdemo.so.sym").write_text(
+        SYMBOL_FILE.replace(DEBUG_ID, later_id), encoding="ascii"
+    )
+    clock.now = 299.0
+    within_ttl = symbolicator.symbolicate([frame])[0].function
+    asked_within_ttl = len(requested) - asked_before_upload
+    clock.now = 301.0
+    after_ttl = symbolicator.symbolicate([frame])[0].function
+
+    result = (before_upload, within_ttl, asked_within_ttl, after_ttl)
+
+    expected = (None, None, 0, "predict_risk")
+    assert expected == result
+
+
+def test_negative_miss_ttl_is_refused(symbol_store: Path) -> None:
+    """A negative miss TTL fails at construction."""
+    with pytest.raises(ValueError, match="miss_ttl_seconds"):
+        Symbolicator([str(symbol_store)], miss_ttl_seconds=-1.0)

@@ -19,7 +19,7 @@ def report(
     seen_at: float = 1000.0,
     service: str = "risk-api",
     release: str | None = "1.4.0",
-    repeats: int = 1,
+    occurrences: int = 1,
 ) -> CrashReport:
     """A report of one occurrence of the group ``fingerprint``."""
     return CrashReport(
@@ -34,7 +34,7 @@ def report(
         category="DATA_ERROR",
         code="DATA_RANGE",
         seen_at=seen_at,
-        repeats=repeats,
+        occurrences=occurrences,
         sample={"attributes": {"exception.type": "ValueError"}},
     )
 
@@ -44,7 +44,7 @@ def test_batch_adds_counts_repeats_and_sets(tmp_path: Path) -> None:
     store = CrashStore(tmp_path / "crashes.db")
     batch = [
         report(seen_at=1000.0),
-        report(seen_at=990.0, service="triage-api", repeats=4),
+        report(seen_at=990.0, service="triage-api", occurrences=4),
         report(seen_at=1010.0, release="1.5.0"),
     ]
 
@@ -71,7 +71,7 @@ def test_second_batch_updates_without_creating(tmp_path: Path) -> None:
     store = CrashStore(tmp_path / "crashes.db")
     store.record([report()])
 
-    created = store.record([report(seen_at=2000.0, repeats=2)])
+    created = store.record([report(seen_at=2000.0, occurrences=2)])
     group = store.get_group(report().group_id)
     store.close()
 
@@ -80,11 +80,38 @@ def test_second_batch_updates_without_creating(tmp_path: Path) -> None:
     assert expected == (created, group.count, group.last_seen)
 
 
+def test_summary_first_makes_a_group_that_a_later_record_describes(
+    tmp_path: Path,
+) -> None:
+    """A group known from a repeats summary takes title and sample from a crash."""
+    store = CrashStore(tmp_path / "crashes.db")
+    summary = dataclasses.replace(
+        report(), title=None, exception_type="", sample=None, summary=True
+    )
+    store.record([summary])
+    described_before = store.has_group(summary.group_id)
+
+    store.record([report(seen_at=2000.0)])
+    group = store.get_group(summary.group_id)
+    store.close()
+
+    assert group is not None
+    expected = (False, 2, "ValueError: feature out of range", "ValueError", True)
+    result = (
+        described_before,
+        group.count,
+        group.title,
+        group.exception_type,
+        bool(group.sample),
+    )
+    assert expected == result
+
+
 def test_groups_survive_reopening_the_file(tmp_path: Path) -> None:
     """Closing and reopening the store loses no group, status or count."""
     path = tmp_path / "crashes.db"
     store = CrashStore(path)
-    store.record([report("a" * 32), report("b" * 32, repeats=7)])
+    store.record([report("a" * 32), report("b" * 32, occurrences=7)])
     store.set_status(report("a" * 32).group_id, "resolved")
     store.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 
 def load_record(patient_id: int, payload: str) -> object:
@@ -33,3 +34,13 @@ def wrapped(patient_id: int) -> object:
         return lookup(patient_id)
     except KeyError as exc:
         raise RuntimeError(f"cannot score patient {patient_id}") from exc
+
+
+def ping(depth: int, patient_id: int, leaf: Callable[[int], object]) -> object:
+    if depth == 0:
+        return leaf(patient_id)
+    return pong(depth, patient_id, leaf)
+
+
+def pong(depth: int, patient_id: int, leaf: Callable[[int], object]) -> object:
+    return ping(depth - 1, patient_id, leaf)

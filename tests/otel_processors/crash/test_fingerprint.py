@@ -6,6 +6,7 @@ import traceback
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -280,3 +281,115 @@ def test_normalise_message_is_idempotent(message: str) -> None:
     result = normalise_message(once)
 
     assert once == result
+
+
+def test_mutual_recursion_depth_groups_together() -> None:
+    """Rounds of a two-function cycle collapse, so depths 10 and 37 group."""
+    shallow = _raised(partial(sample_code.ping, 10, 1, sample_code.lookup))
+    deep = _raised(partial(sample_code.ping, 37, 2, sample_code.lookup))
+
+    result = (
+        fingerprint_exception(shallow).value,
+        fingerprint_text(_text(deep)).value,
+        [frame.function for frame in fingerprint_exception(deep).frames][-4:],
+    )
+
+    expected = (
+        fingerprint_exception(deep).value,
+        fingerprint_exception(shallow).value,
+        ["ping", "pong", "ping", "lookup"],
+    )
+    assert expected == result
+
+
+def test_mutual_recursion_with_another_leaf_does_not_group() -> None:
+    """The same cycle ending in a different call path gives another group."""
+    direct = _raised(partial(sample_code.ping, 10, 1, sample_code.lookup))
+    handled = _raised(partial(sample_code.ping, 10, 1, sample_code.via_handler))
+
+    result = fingerprint_exception(direct).value != fingerprint_exception(handled).value
+
+    assert result is True
+
+
+def _load(path: Path, source: str) -> dict[str, Any]:
+    """Write ``source`` to ``path`` and run it as a module loaded from there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source)
+    namespace: dict[str, Any] = {"__name__": path.stem}
+    exec(compile(source, str(path), "exec"), namespace)
+    return namespace
+
+
+_TRIAGE_SOURCE = """\
+def score(patient_id):
+    weights = {}
+    return weights[patient_id]
+"""
+
+
+def test_source_moved_down_the_file_groups_together(tmp_path: Path) -> None:
+    """The same function 40 lines further down its file keeps its group."""
+    first = _load(tmp_path / "v1" / "triage.py", _TRIAGE_SOURCE)
+    moved = _load(tmp_path / "v2" / "triage.py", "\n" * 40 + _TRIAGE_SOURCE)
+    before = fingerprint_exception(_raised(partial(first["score"], 1)))
+    after = fingerprint_exception(_raised(partial(moved["score"], 2)))
+
+    result = (after.value, [f.lineno for f in after.frames][-1])
+
+    expected = (before.value, [f.lineno for f in before.frames][-1] + 40)
+    assert expected == result
+
+
+def test_reindented_source_groups_together(tmp_path: Path) -> None:
+    """Indentation and runs of spaces inside the failing line do not count."""
+    plain = _load(tmp_path / "v1" / "triage.py", _TRIAGE_SOURCE)
+    reindented = _load(
+        tmp_path / "v2" / "triage.py",
+        "if True:\n"
+        "        def score(patient_id):\n"
+        "                weights = {}\n"
+        "                return   weights[patient_id]\n",
+    )
+
+    result = fingerprint_exception(_raised(partial(reindented["score"], 2))).value
+
+    expected = fingerprint_exception(_raised(partial(plain["score"], 1))).value
+    assert expected == result
+
+
+_VENDOR_SOURCE = """\
+def apply(callback, value):
+    return callback(value)
+"""
+
+
+def test_site_packages_frames_are_not_in_app(tmp_path: Path) -> None:
+    """A library in site-packages neither makes the group nor shows as in-app."""
+    site = tmp_path / "venv" / "lib" / "python3.12" / "site-packages"
+    app = _load(tmp_path / "srv" / "triage.py", _TRIAGE_SOURCE)
+    old = _load(site / "vendorlib" / "core.py", _VENDOR_SOURCE)
+    new = _load(
+        tmp_path
+        / "venv2"
+        / "lib"
+        / "python3.12"
+        / "site-packages"
+        / "vendorlib"
+        / "core.py",
+        "import functools\n\n\ndef apply(callback, value):\n"
+        "    return functools.partial(callback)(value)\n",
+    )
+    through_old = _raised(partial(old["apply"], app["score"], 1))
+    through_new = _raised(partial(new["apply"], app["score"], 1))
+
+    result = (
+        fingerprint_exception(through_new).value,
+        [(f.module, f.in_app) for f in fingerprint_exception(through_old).frames],
+    )
+
+    expected = (
+        fingerprint_exception(through_old).value,
+        [(_raised.__module__, True), ("triage", True)],
+    )
+    assert expected == result

@@ -16,6 +16,7 @@ from opentelemetry.sdk._logs.export import (
 )
 
 from otel_processors import crash
+from otel_processors.crash.fingerprint import FINGERPRINT_VERSION
 from otel_processors.crash.hooks import CrashHooks
 
 from .conftest import AppRun
@@ -60,7 +61,7 @@ def test_unhandled_exception_becomes_one_scrubbed_classified_record(
             "no record for patient <mrn>",
             False,
             "CRASH",
-            1,
+            FINGERPRINT_VERSION,
             32,
         )
     ]
