@@ -214,3 +214,48 @@ def test_bad_registry_file_is_reported_by_name_and_the_service_still_runs(
     assert 0 == completed.returncode
     assert str(registry) in result
     assert "NOT_A_CATEGORY" in result
+
+
+def _signal_records(received: Received) -> list[dict[str, object]]:
+    return [
+        attributes_of(record)
+        for record in received.log_records()
+        if attributes_of(record).get("healthai.crash.kind") == "signal"
+    ]
+
+
+def test_segfault_report_waits_for_the_endpoint_then_is_sent_once(
+    tmp_path: Path,
+) -> None:
+    """A segfault's report stays pending while OTLP is down and is sent once later."""
+    service = SAMPLE_SERVICE.with_name("segfaulting_service.py")
+    spool = tmp_path / "spool"
+    env = {
+        "OTEL_SERVICE_NAME": "admissions",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+        "HEALTHAI_CRASH_DIR": str(spool),
+    }
+    with OTLPReceiver() as closed:
+        crashed = _run_instrumented(service, "segv", receiver=closed, **env)
+    # The receiver is closed: its port now refuses connections.
+    _run_instrumented(service, receiver=closed, **env)
+    pending_while_down = sorted(path.name for path in (spool / "pending").iterdir())
+
+    with OTLPReceiver() as receiver:
+        _run_instrumented(service, receiver=receiver, **env)
+        _wait_for(receiver.received, spans=0, logs=1)
+        sent = [
+            (record["exception.type"], record["healthai.crash.fingerprint"] != "")
+            for record in _signal_records(receiver.received)
+        ]
+
+    result = (
+        crashed.returncode,
+        len(pending_while_down),
+        sent,
+        sorted(path.name for path in (spool / "pending").iterdir()),
+        sorted(path.name for path in (spool / "completed").iterdir()),
+    )
+
+    expected = (-11, 1, [("SIGSEGV", True)], [], pending_while_down)
+    assert expected == result
