@@ -1,9 +1,10 @@
 """Install crash reporting in a process, and remove it.
 
-``install`` builds the reporter, installs the interpreter hooks, sends the
-reports of earlier processes that died of a fatal signal, then points
-faulthandler at this process's crash file. It is idempotent; ``uninstall``
-restores every previous hook.
+``install`` builds the reporter, installs the interpreter hooks, points
+faulthandler at this process's crash file, then starts a daemon thread that
+sends the reports of earlier processes that died of a fatal signal, so that a
+slow or unreachable endpoint never delays the start of the service. It is
+idempotent; ``uninstall`` restores every previous hook.
 """
 
 from __future__ import annotations
@@ -41,7 +42,13 @@ from otel_processors.crash.report import (
 )
 from otel_processors.crash.spool import CrashSpool, SpoolReport, default_spool_dir
 
-__all__ = ["install", "installed_reporter", "send_spooled_reports", "uninstall"]
+__all__ = [
+    "install",
+    "installed_reporter",
+    "send_spooled_reports",
+    "uninstall",
+    "wait_for_spooled_reports",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -55,10 +62,12 @@ class _Installation:
         reporter: CrashReporter,
         hooks: CrashHooks,
         capture: FatalSignalCapture | None,
+        sender: threading.Thread | None,
     ) -> None:
         self.reporter = reporter
         self.hooks = hooks
         self.capture = capture
+        self.sender = sender
 
 
 def installed_reporter() -> CrashReporter | None:
@@ -92,8 +101,9 @@ def install(
             ``~/.cache/healthai-telemetry/crashes``.
         in_app_prefixes: module prefixes of the application, for grouping.
         release: overrides ``service.version`` on crash records.
-        flush_timeout_seconds: bound on the flush after a fatal crash, and on
-            each spooled report's delivery.
+        flush_timeout_seconds: bound on the flush after a fatal crash, on
+            each spooled report's delivery without ``spool_exporter``, and on
+            the wait for the spooled reports at ``uninstall`` and at exit.
         max_reports_per_fingerprint_per_minute: rate limit per fingerprint.
         spool_exporter: the log exporter that confirms delivery of spooled
             reports (its ``export`` result); without it, a report counts as
@@ -124,19 +134,45 @@ def install(
         hooks = CrashHooks(reporter)
         hooks.install()
 
-        capture = None
+        capture, sender = None, None
         if capture_fatal_signals:
-            capture = _start_capture(reporter, spool_dir, spool_exporter)
-        _state = _Installation(reporter, hooks, capture)
+            capture, sender = _start_capture(reporter, spool_dir, spool_exporter)
+        _state = _Installation(reporter, hooks, capture, sender)
         # Registered after the SDK provider's own exit hook, so it runs first.
         atexit.register(_report_at_exit)
         return reporter
+
+
+def wait_for_spooled_reports(timeout_seconds: float | None = None) -> bool:
+    """Wait for the thread sending the spooled reports of earlier processes.
+
+    Args:
+        timeout_seconds: the longest wait; default the reporter's
+            ``flush_timeout_seconds``.
+
+    Returns:
+        Whether the thread has finished (true when there is none). Reports it
+        could not deliver stay pending either way.
+    """
+    state = _state
+    if state is None:
+        return True
+    return _join_sender(state, timeout_seconds)
+
+
+def _join_sender(state: _Installation, timeout_seconds: float | None) -> bool:
+    sender = state.sender
+    if sender is None:
+        return True
+    sender.join(timeout_seconds or state.reporter.flush_timeout_seconds)
+    return not sender.is_alive()
 
 
 def _report_at_exit() -> None:
     state = _state
     if state is None:
         return
+    _join_sender(state, None)
     if state.reporter.report_suppressed():
         state.reporter.flush()
 
@@ -145,12 +181,39 @@ def _start_capture(
     reporter: CrashReporter,
     spool_dir: Path | str | None,
     spool_exporter: LogRecordExporter | None,
-) -> FatalSignalCapture | None:
+) -> tuple[FatalSignalCapture | None, threading.Thread | None]:
     try:
         spool = CrashSpool(spool_dir or default_spool_dir())
         capture = FatalSignalCapture(
             spool, service_name=_service_name(reporter), release=reporter.release
         )
+        capture.enable()
+    except Exception as failure:  # never raise into the host
+        record_failure("crash.spool", failure)
+        return None, None
+
+    # Capture is on before sending starts: a crash while sending is not lost.
+    sender = threading.Thread(
+        target=_send_in_background,
+        args=(spool, reporter, spool_exporter, capture),
+        name="healthai-crash-spool",
+        daemon=True,
+    )
+    try:
+        sender.start()
+    except RuntimeError as failure:  # e.g. started during interpreter shutdown
+        record_failure("crash.spool_sender", failure)
+        return capture, None
+    return capture, sender
+
+
+def _send_in_background(
+    spool: CrashSpool,
+    reporter: CrashReporter,
+    spool_exporter: LogRecordExporter | None,
+    capture: FatalSignalCapture,
+) -> None:
+    try:
         send_spooled_reports(
             spool,
             reporter,
@@ -158,18 +221,16 @@ def _start_capture(
             own_pid=capture.pid,
             own_start_ns=capture.start_ns,
         )
-        capture.enable()
-    except Exception as failure:  # never raise into the host
+    except Exception as failure:  # never raise, not even in our own thread
         record_failure("crash.spool", failure)
-        return None
-    return capture
 
 
 def uninstall() -> None:
     """Restore the previous hooks, report suppressed repeats, stop capture.
 
-    At interpreter exit the suppressed repeats are reported too, without
-    ``uninstall``.
+    The thread sending spooled reports is waited for first, at most
+    ``flush_timeout_seconds``. At interpreter exit the same wait happens and
+    the suppressed repeats are reported too, without ``uninstall``.
     """
     global _state
     with _lock:
@@ -177,6 +238,7 @@ def uninstall() -> None:
     if state is None:
         return
     atexit.unregister(_report_at_exit)
+    _join_sender(state, None)
     state.hooks.uninstall()
     if state.capture is not None:
         state.capture.disable()
@@ -223,11 +285,13 @@ def send_spooled_reports(
     own_pid: int | None = None,
     own_start_ns: int | None = None,
 ) -> int:
-    """Collect dead processes' crash files and send every pending report.
+    """Collect dead processes' crash files and send the pending reports.
 
     Nothing happens if another process holds the spool lock (it does the
-    work). A report moves to ``completed/`` only after its delivery is
-    confirmed; otherwise it stays pending for the next start.
+    work). Reports are sent oldest first; a report moves to ``completed/``
+    only after its delivery is confirmed. The first failed delivery stops the
+    sending: an endpoint that is down would fail the rest too, each after the
+    exporter's timeout, so they all stay pending for the next start.
 
     Args:
         spool: the spool.
@@ -247,15 +311,18 @@ def send_spooled_reports(
         spool.collect(
             own_pid=own_pid or os.getpid(), own_start_ns=own_start_ns or time.time_ns()
         )
-        for report in spool.pending():
-            if _deliver(report, reporter, spool_exporter):
-                spool.complete(report)
-                delivered += 1
-            else:
+        reports = spool.pending()
+        for report in reports:
+            if not _deliver(report, reporter, spool_exporter):
                 _logger.warning(
-                    "Crash report %s not delivered; kept for the next start",
+                    "Crash report %s not delivered; it and %s more are kept for "
+                    "the next start",
                     report.path.name,
+                    len(reports) - delivered - 1,
                 )
+                break
+            spool.complete(report)
+            delivered += 1
     return delivered
 
 

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExportResult
+
+from otel_processors import crash
 from otel_processors.crash import CrashSpool
+from tests.otlp_receiver import OTLPReceiver
 
 _DEAD_PID = 4_194_304 + 1  # above Linux's pid_max: never a live process
 
@@ -71,4 +79,51 @@ def test_lock_is_exclusive_between_holders(tmp_path: Path) -> None:
         result = (first, second)
 
     expected = (True, False)
+    assert expected == result
+
+
+class _CountingOTLPLogExporter(OTLPLogExporter):
+    """The OTLP/HTTP exporter, counting its export calls."""
+
+    calls = 0
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        self.calls += 1
+        return super().export(batch)
+
+
+def test_install_does_not_wait_for_spooled_reports_to_a_dead_endpoint(
+    tmp_path: Path,
+) -> None:
+    """Install returns at once; the sender stops at the first failure, all kept."""
+    spool = CrashSpool(tmp_path)
+    for start_ns in (10, 11, 12):
+        _leave_crash_file(spool, _DEAD_PID, start_ns, "Fatal Python error: Aborted\n")
+    with OTLPReceiver() as closed:
+        endpoint = f"{closed.endpoint}/v1/logs"
+    # The receiver is closed: its port now refuses connections.
+    exporter = _CountingOTLPLogExporter(endpoint=endpoint, timeout=1)
+
+    started = time.monotonic()
+    crash.install(
+        logger_provider=LoggerProvider(shutdown_on_exit=False),
+        spool_dir=tmp_path,
+        spool_exporter=exporter,
+        scrubber=str,
+    )
+    install_seconds = time.monotonic() - started
+    try:
+        finished = crash.wait_for_spooled_reports(timeout_seconds=10)
+    finally:
+        crash.uninstall()
+
+    result = (
+        install_seconds < 0.5,
+        finished,
+        exporter.calls,
+        len(spool.pending()),
+        list(spool.state_dir("completed").iterdir()),
+    )
+
+    expected = (True, True, 1, 3, [])
     assert expected == result
