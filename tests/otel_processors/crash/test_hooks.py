@@ -231,6 +231,34 @@ def test_interactive_shell_keeps_its_excepthook(
     assert result is True
 
 
+def test_shell_started_after_install_only_chains_its_errors(
+    memory_reporter: tuple[crash.CrashReporter, InMemoryLogRecordExporter],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once ``sys.ps1`` appears, an error at the prompt is passed on, not reported."""
+    reporter, exporter = memory_reporter
+    import sys
+
+    passed_on: list[str] = []
+    monkeypatch.setattr(
+        sys, "excepthook", lambda t, e, tb: passed_on.append(t.__name__)
+    )
+    hooks = CrashHooks(reporter)
+    hooks.install()
+    monkeypatch.setattr(sys, "ps1", ">>> ", raising=False)
+    try:
+        raise NameError("undefined_name")
+    except NameError as exc:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    finally:
+        hooks.uninstall()
+
+    result = (passed_on, len(exporter.get_finished_logs()))
+
+    expected = (["NameError"], 0)
+    assert expected == result
+
+
 def test_uninstall_restores_every_hook(
     memory_reporter: tuple[crash.CrashReporter, InMemoryLogRecordExporter],
 ) -> None:
