@@ -50,6 +50,7 @@ __all__ = [
     "CrashStats",
     "ScrubberLike",
     "default_crash_classification",
+    "reported_as_crash",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ CRASH_KINDS: Final = frozenset(
 _SCOPE: Final = "otel_processors.crash"
 _EVENT_NAME: Final = "exception"
 _FALLBACK_CODE: Final = "HAI-SYS-000"
+# Exceptions take no weak references, so a reported one carries this mark (its
+# fingerprint): nothing is kept alive, and the mark dies with the exception.
+_REPORTED_MARK: Final = "_healthai_crash_fingerprint"
 # Built-in codes of the registry's catalogue (otel_processors/catalogue.yaml).
 _EXCEPTION_CODE: Final = "HAI-SYS-601"
 _SIGNAL_CODE: Final = "HAI-SYS-602"
@@ -171,6 +175,31 @@ def _as_scrub(scrubber: ScrubberLike | Scrub | None) -> Scrub:
     raise ValueError(msg)
 
 
+def reported_as_crash(exc: BaseException) -> bool:
+    """Return whether a crash reporter has reported ``exc`` (or suppressed it).
+
+    A handler that chains to the default one (asyncio's logs the exception)
+    would otherwise turn the same crash into a second exception record.
+
+    Args:
+        exc: the exception.
+
+    Returns:
+        True when a ``CrashReporter`` emitted or rate-limited a record for it.
+    """
+    try:
+        return getattr(exc, _REPORTED_MARK, None) is not None
+    except Exception:  # a hostile __getattr__ means: not ours
+        return False
+
+
+def _mark_reported(exc: BaseException, fingerprint: Fingerprint) -> None:
+    try:
+        setattr(exc, _REPORTED_MARK, fingerprint.value)
+    except Exception:  # e.g. a read-only exception; it may be logged twice
+        _logger.debug("Could not mark %s as reported", type(exc).__name__)
+
+
 def qualified_type(exc_type: type[BaseException]) -> str:
     """Name a type as OpenTelemetry does: ``module.Qualname`` but for builtins."""
     module = exc_type.__module__
@@ -271,6 +300,7 @@ class CrashReporter:
         fingerprint = fingerprint_exception(exc, in_app=self.in_app)
         admission = self._limiter.admit(fingerprint.value)
         if not admission.allowed:
+            _mark_reported(exc, fingerprint)
             return False
 
         message = self._scrub(str(exc))
@@ -283,6 +313,7 @@ class CrashReporter:
 
         self._record_on_span(exc, record_attributes)
         self._emit(record_attributes, message, fatal=fatal)
+        _mark_reported(exc, fingerprint)
         self._count(kind)
         return True
 
