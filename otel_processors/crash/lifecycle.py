@@ -98,7 +98,7 @@ def install(
         scrubber: ``Scrubber``-like object or ``scrub(text)`` callable.
         classifier: callable returning the crash's taxonomy attributes.
         spool_dir: the crash spool; default ``$HEALTHAI_CRASH_DIR`` or
-            ``~/.cache/healthai-telemetry/crashes``.
+            ``~/.cache/healthai-telemetry/crashes/<service.name>``.
         in_app_prefixes: module prefixes of the application, for grouping.
         release: overrides ``service.version`` on crash records.
         flush_timeout_seconds: bound on the flush after a fatal crash, on
@@ -183,9 +183,10 @@ def _start_capture(
     spool_exporter: LogRecordExporter | None,
 ) -> tuple[FatalSignalCapture | None, threading.Thread | None]:
     try:
-        spool = CrashSpool(spool_dir or default_spool_dir())
+        service_name = _service_name(reporter)
+        spool = CrashSpool(spool_dir or default_spool_dir(service_name))
         capture = FatalSignalCapture(
-            spool, service_name=_service_name(reporter), release=reporter.release
+            spool, service_name=service_name, release=_release(reporter)
         )
         capture.enable()
     except Exception as failure:  # never raise into the host
@@ -245,13 +246,26 @@ def uninstall() -> None:
     state.reporter.report_suppressed()
 
 
-def _service_name(reporter: CrashReporter) -> str:
+def _resource(reporter: CrashReporter) -> Resource | None:
     resource = getattr(reporter.logger_provider, "resource", None)
-    if isinstance(resource, Resource):
+    return resource if isinstance(resource, Resource) else None
+
+
+def _service_name(reporter: CrashReporter) -> str:
+    resource = _resource(reporter)
+    if resource is not None:
         name = resource.attributes.get(attrs.SERVICE_NAME)
         if name:
             return str(name)
     return os.environ.get("OTEL_SERVICE_NAME", "unknown_service")
+
+
+def _release(reporter: CrashReporter) -> str | None:
+    if reporter.release is not None:
+        return reporter.release
+    resource = _resource(reporter)
+    version = resource.attributes.get(attrs.SERVICE_VERSION) if resource else None
+    return str(version) if version else None
 
 
 class _ResultRecordingExporter(LogRecordExporter):
@@ -331,29 +345,39 @@ def _deliver(
     reporter: CrashReporter,
     spool_exporter: LogRecordExporter | None,
 ) -> bool:
+    # The crashed process may be another service or release than this one.
+    crashed: dict[str, AttributeValue] = {}
+    service_name = report.metadata.get("service_name")
+    if service_name:
+        crashed[attrs.SERVICE_NAME] = str(service_name)
+    release = report.metadata.get("release")
+    if release:
+        crashed[attrs.SERVICE_VERSION] = str(release)
+
     extra: dict[str, AttributeValue] = {
         "process.pid": int(report.metadata.get("pid", 0))
     }
-    release = report.metadata.get("release")
-    if release:
-        extra[attrs.SERVICE_VERSION] = str(release)
+    if attrs.SERVICE_VERSION in crashed:
+        extra[attrs.SERVICE_VERSION] = crashed[attrs.SERVICE_VERSION]
     argv0 = report.metadata.get("argv0")
     if argv0:
         extra["process.executable.path"] = str(argv0)
 
     try:
         if spool_exporter is None:
+            # The provider's resource is this process's: name the service on
+            # the record when it is another one.
+            own_name = _service_name(reporter)
+            if crashed.get(attrs.SERVICE_NAME, own_name) != own_name:
+                extra[attrs.SERVICE_NAME] = crashed[attrs.SERVICE_NAME]
             reporter.report_text(
                 report.text, timestamp_ns=report.crashed_at_ns, extra=extra
             )
             return reporter.flush()
 
         recorder = _ResultRecordingExporter(spool_exporter)
-        resource = getattr(reporter.logger_provider, "resource", None)
-        provider = SdkLoggerProvider(
-            resource=resource if isinstance(resource, Resource) else None,
-            shutdown_on_exit=False,
-        )
+        resource = (_resource(reporter) or Resource.create()).merge(Resource(crashed))
+        provider = SdkLoggerProvider(resource=resource, shutdown_on_exit=False)
         provider.add_log_record_processor(SimpleLogRecordProcessor(recorder))
         reporter.report_text(
             report.text,

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
-from opentelemetry.sdk._logs.export import LogRecordExportResult
+from opentelemetry.sdk._logs.export import (
+    InMemoryLogRecordExporter,
+    LogRecordExportResult,
+    SimpleLogRecordProcessor,
+)
+from opentelemetry.sdk.resources import Resource
 
 from otel_processors import crash
 from otel_processors.crash import CrashSpool
@@ -126,4 +133,117 @@ def test_install_does_not_wait_for_spooled_reports_to_a_dead_endpoint(
     )
 
     expected = (True, True, 1, 3, [])
+    assert expected == result
+
+
+def test_default_spool_is_a_folder_per_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without HEALTHAI_CRASH_DIR, each service name gets its own, safe folder."""
+    monkeypatch.delenv("HEALTHAI_CRASH_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    crashes = tmp_path / ".cache" / "healthai-telemetry" / "crashes"
+
+    result = [
+        crash.default_spool_dir(name)
+        for name in ("readmission-risk", "../billing api/v2", "..", None)
+    ]
+
+    expected = [
+        crashes / "readmission-risk",
+        crashes / "billing_api_v2",
+        crashes / "unknown_service",
+        crashes,
+    ]
+    assert expected == result
+
+
+def test_install_writes_its_crash_file_in_the_spool_of_its_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The crash file and sidecar of a running service sit in its own folder."""
+    monkeypatch.delenv("HEALTHAI_CRASH_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    provider = LoggerProvider(
+        resource=Resource.create({"service.name": "risk", "service.version": "4.2"}),
+        shutdown_on_exit=False,
+    )
+    crash.install(logger_provider=provider, scrubber=str)
+    try:
+        active = crash.default_spool_dir("risk") / "active"
+        sidecars = [json.loads(path.read_text()) for path in active.glob("*.json")]
+    finally:
+        crash.uninstall()
+
+    result = [(meta["service_name"], meta["release"]) for meta in sidecars]
+
+    expected = [("risk", "4.2")]
+    assert expected == result
+
+
+def _spool_with_report_of(tmp_path: Path, service_name: str, release: str) -> Path:
+    spool = CrashSpool(tmp_path)
+    crash_file, sidecar = spool.active_paths(_DEAD_PID, 10)
+    crash_file.write_text("Fatal Python error: Aborted\n", encoding="utf-8")
+    sidecar.write_text(
+        json.dumps({"service_name": service_name, "release": release, "pid": 7}),
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def _reporter_of_another_service(
+    exporter: InMemoryLogRecordExporter,
+) -> crash.CrashReporter:
+    provider = LoggerProvider(
+        resource=Resource.create({"service.name": "risk", "service.version": "1.0"}),
+        shutdown_on_exit=False,
+    )
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    return crash.CrashReporter(logger_provider=provider, scrubber=str, release="1.0")
+
+
+def test_spooled_report_is_sent_as_the_service_and_release_that_crashed(
+    tmp_path: Path,
+) -> None:
+    """Through the spool exporter, the record's resource is the crashed service's."""
+    spool = CrashSpool(_spool_with_report_of(tmp_path, "billing", "3.1"))
+    sent = InMemoryLogRecordExporter()
+    reporter = _reporter_of_another_service(InMemoryLogRecordExporter())
+
+    delivered = crash.send_spooled_reports(spool, reporter, spool_exporter=sent)
+
+    result = [
+        (
+            delivered,
+            item.resource.attributes["service.name"],
+            item.resource.attributes["service.version"],
+            (item.log_record.attributes or {})["service.version"],
+        )
+        for item in sent.get_finished_logs()
+    ]
+
+    expected = [(1, "billing", "3.1", "3.1")]
+    assert expected == result
+
+
+def test_spooled_report_without_spool_exporter_names_the_crashed_service(
+    tmp_path: Path,
+) -> None:
+    """Through the reporter's provider, the record's attributes name the service."""
+    spool = CrashSpool(_spool_with_report_of(tmp_path, "billing", "3.1"))
+    sent = InMemoryLogRecordExporter()
+    reporter = _reporter_of_another_service(sent)
+
+    crash.send_spooled_reports(spool, reporter)
+
+    result = [
+        (
+            (item.log_record.attributes or {})["service.name"],
+            (item.log_record.attributes or {})["service.version"],
+        )
+        for item in sent.get_finished_logs()
+    ]
+
+    expected = [("billing", "3.1")]
     assert expected == result
