@@ -13,6 +13,7 @@ import ctypes
 import gc
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -161,6 +162,8 @@ def main(scenario: str) -> None:
         crash_now()
     elif scenario == "abort":
         os.abort()
+    elif scenario.startswith("SIG"):
+        os.kill(os.getpid(), signal.Signals[scenario])
     elif scenario == "storm":
         for _ in range(50):
             worker = threading.Thread(target=fail, args=("MRN-4711",))

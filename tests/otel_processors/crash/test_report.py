@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from opentelemetry.sdk._logs import LoggerProvider
+import threading
+import time
+from collections.abc import Sequence
+
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
     InMemoryLogRecordExporter,
+    LogRecordExporter,
+    LogRecordExportResult,
     SimpleLogRecordProcessor,
 )
 from opentelemetry.sdk.trace import TracerProvider
@@ -119,3 +126,41 @@ def test_default_classification_uses_the_builtin_crash_codes() -> None:
 
     expected = [("SYSTEM_ERROR", "CRASH"), ("SYSTEM_ERROR", "CRASH")]
     assert expected == result
+
+
+class _StuckLogRecordExporter(LogRecordExporter):
+    """An exporter whose export hangs for 30 s, or until released."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        self.released.wait(30)
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.released.set()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def test_fatal_report_returns_within_the_flush_timeout_when_export_hangs() -> None:
+    """A FATAL report waits for a hung exporter no longer than the flush bound."""
+    exporter = _StuckLogRecordExporter()
+    provider = LoggerProvider(shutdown_on_exit=False)
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    reporter = CrashReporter(
+        logger_provider=provider, scrubber=str, flush_timeout_seconds=0.5
+    )
+
+    started = time.monotonic()
+    emitted = reporter.report(_raised("bed 12"), kind="main_thread", fatal=True)
+    elapsed = time.monotonic() - started
+    exporter.released.set()
+    provider.shutdown()
+
+    result = (emitted, 0.4 < elapsed < 1.5)
+
+    expected = (True, True)
+    assert expected == result, f"report took {elapsed:.2f} s"
