@@ -12,6 +12,7 @@ See https://opentelemetry.io/docs/specs/semconv/exceptions/exceptions-logs/.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import threading
 import time
@@ -35,10 +36,12 @@ from otel_processors import attributes as attrs
 from otel_processors._guard import record_failure
 from otel_processors.crash.fingerprint import (
     Fingerprint,
+    Frame,
     InAppPolicy,
     ParsedException,
     fingerprint_exception,
     fingerprint_parsed,
+    module_from_filename,
     parse_traceback,
 )
 from otel_processors.crash.ratelimit import FingerprintRateLimiter
@@ -60,6 +63,8 @@ CRASH_KINDS: Final = frozenset(
 )
 _SCOPE: Final = "otel_processors.crash"
 _EVENT_NAME: Final = "exception"
+# Deep recursion must not make a huge record; the innermost frames matter most.
+_MAX_FRAMES: Final = 64
 _FALLBACK_CODE: Final = "HAI-SYS-000"
 # Exceptions take no weak references, so a reported one carries this mark (its
 # fingerprint): nothing is kept alive, and the mark dies with the exception.
@@ -200,6 +205,22 @@ def _mark_reported(exc: BaseException, fingerprint: Fingerprint) -> None:
         _logger.debug("Could not mark %s as reported", type(exc).__name__)
 
 
+def _live_frames(exc: BaseException) -> list[Frame]:
+    # From the traceback itself: its text form folds recursion into one line.
+    summaries = traceback.extract_tb(exc.__traceback__, limit=-_MAX_FRAMES)
+    return [
+        Frame(
+            module=module_from_filename(summary.filename),
+            function=summary.name,
+            context_line=(summary.line or "").strip(),
+            filename=summary.filename,
+            lineno=summary.lineno,
+            in_app=False,
+        )
+        for summary in summaries
+    ]
+
+
 def qualified_type(exc_type: type[BaseException]) -> str:
     """Name a type as OpenTelemetry does: ``module.Qualname`` but for builtins."""
     module = exc_type.__module__
@@ -304,10 +325,11 @@ class CrashReporter:
             return False
 
         message = self._scrub(str(exc))
-        stacktrace = self._scrub("".join(traceback.format_exception(exc)))
+        text = "".join(traceback.format_exception(exc))
         record_attributes = self._attributes(
-            fingerprint, kind, qualified_type(type(exc)), message, stacktrace
+            fingerprint, kind, qualified_type(type(exc)), message, self._scrub(text)
         )
+        self._add_frames(record_attributes, _live_frames(exc))
         if admission.repeats:
             record_attributes[attrs.CRASH_REPEATS] = admission.repeats
 
@@ -355,6 +377,7 @@ class CrashReporter:
         record_attributes = self._attributes(
             fingerprint, kind, last.type, message, self._scrub(text)
         )
+        self._add_frames(record_attributes, chain[-1].frames[-_MAX_FRAMES:])
         record_attributes.update(extra or {})
         self._emit(
             record_attributes,
@@ -391,6 +414,24 @@ class CrashReporter:
         if self.release is not None:
             result[attrs.SERVICE_VERSION] = self.release
         return result
+
+    def _add_frames(
+        self, record_attributes: dict[str, AttributeValue], frames: Sequence[Frame]
+    ) -> None:
+        if frames:
+            record_attributes[attrs.CRASH_FRAMES] = json.dumps(
+                [self._frame_fields(frame) for frame in frames]
+            )
+
+    def _frame_fields(self, frame: Frame) -> dict[str, Any]:
+        return {
+            "module": frame.module,
+            "function": frame.function,
+            "filename": self._scrub(frame.filename),
+            "lineno": frame.lineno,
+            "context_line": self._scrub(frame.context_line),
+            "in_app": self.in_app.is_in_app(frame.module, frame.filename),
+        }
 
     def _record_on_span(
         self, exc: BaseException, record_attributes: Mapping[str, AttributeValue]

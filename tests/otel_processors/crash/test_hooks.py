@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import operator
 import threading
 from collections.abc import Callable, Iterator
@@ -63,6 +64,48 @@ def test_unhandled_exception_becomes_one_scrubbed_classified_record(
             1,
             32,
         )
+    ]
+    assert expected == result
+
+
+def test_crash_record_carries_its_python_frames_scrubbed(
+    run_app: Callable[..., AppRun],
+) -> None:
+    """The frames of a crash are on its record as JSON, source lines scrubbed."""
+    run = run_app("main")
+    frames = [
+        json.loads(record["attributes"]["healthai.crash.frames"])
+        for record in run.records
+    ]
+
+    result = [
+        [
+            (
+                frame["module"],
+                frame["function"],
+                frame["filename"].endswith("crash_app.py"),
+                isinstance(frame["lineno"], int),
+                frame["context_line"],
+                frame["in_app"],
+            )
+            for frame in record_frames
+        ]
+        for record_frames in frames
+    ]
+
+    expected = [
+        [
+            ("crash_app", "<module>", True, True, "main(sys.argv[1])", True),
+            ("crash_app", "main", True, True, 'fail("<mrn>")', True),
+            (
+                "crash_app",
+                "fail",
+                True,
+                True,
+                'raise ValueError(f"no record for patient {value}")',
+                True,
+            ),
+        ]
     ]
     assert expected == result
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Sequence
@@ -164,3 +165,32 @@ def test_fatal_report_returns_within_the_flush_timeout_when_export_hangs() -> No
 
     expected = (True, True)
     assert expected == result, f"report took {elapsed:.2f} s"
+
+
+def _recurse(depth: int) -> None:
+    if depth == 0:
+        raise RecursionError("too deep")
+    _recurse(depth - 1)
+
+
+def test_frames_are_bounded_keeping_the_innermost() -> None:
+    """A crash 100 calls deep carries the 64 innermost frames, the raise last."""
+    logger_provider, log_exporter, _, _ = _providers()
+    reporter = CrashReporter(logger_provider=logger_provider, scrubber=str)
+    try:
+        _recurse(100)
+    except RecursionError as exc:
+        reporter.report(exc, kind="thread")
+    (record,) = log_exporter.get_finished_logs()
+    frames = json.loads(
+        str((record.log_record.attributes or {})["healthai.crash.frames"])
+    )
+
+    result = (
+        len(frames),
+        {frame["function"] for frame in frames},
+        frames[-1]["context_line"],
+    )
+
+    expected = (64, {"_recurse"}, 'raise RecursionError("too deep")')
+    assert expected == result
