@@ -39,5 +39,8 @@ CRASH_FINGERPRINT: Final = "healthai.crash.fingerprint"
 CRASH_FINGERPRINT_VERSION: Final = "healthai.crash.fingerprint_version"
 CRASH_KIND: Final = "healthai.crash.kind"
 CRASH_REPEATS: Final = "healthai.crash.repeats"
+CRASH_FRAMES: Final = "healthai.crash.frames"
+"""Python frames of a crash, oldest first, as a JSON list of {module, function,
+filename, lineno, context_line, in_app}; at most the 64 innermost."""
 CRASH_NATIVE_FRAMES: Final = "healthai.crash.native_frames"
 """Native frames of a crash, as a JSON list of {module, debug_id, offset}."""

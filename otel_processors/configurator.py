@@ -12,7 +12,8 @@ variables, and in addition
   processors, and ``HealthAILoggingHandler`` sends Python logging to them (in
   place of the handlers of the SDK and of opentelemetry-instrumentation-logging,
   which would duplicate every record);
-- the crash hooks are installed.
+- the crash hooks are installed, and the first log exporter confirms the
+  delivery of the reports fatal signals left in the crash spool.
 
 An invalid setting or registry file fails the configuration with a message
 naming the file, entry and problem; ``opentelemetry-instrument`` logs it and
@@ -100,6 +101,7 @@ class HealthAIConfigurator(_OTelSDKConfigurator):
                 logger_provider
                 if isinstance(logger_provider, LoggerProvider)
                 else None,
+                spool_exporter=log_exporters[0] if log_exporters else None,
             )
         _logger.debug("healthai-telemetry configured the OpenTelemetry SDK")
 

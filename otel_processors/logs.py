@@ -12,11 +12,14 @@ steady state costs a dictionary look-up; the body and attributes are scrubbed
 there too, since nothing later in the SDK pipeline can change them.
 
 ``HealthAILoggingHandler`` is the logging handler of
-``opentelemetry-instrumentation-logging`` with two corrections:
+``opentelemetry-instrumentation-logging`` with three corrections:
 ``exception.type`` is module-qualified, as on spans and as the semantic
-conventions ask, and the exception object reaches the taxonomy processor (in a
+conventions ask; the exception object reaches the taxonomy processor (in a
 context variable, for the duration of the emit) so that the classifier can
-match subclasses through the MRO.
+match subclasses through the MRO; and an exception the crash reporter has
+already reported (asyncio logs the crashes its loop handler saw) is exported as
+a plain log record, without the ``exception.*`` attributes, so that one crash
+is not counted twice.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from opentelemetry.util.types import AnyValue
 from otel_processors import attributes as attrs
 from otel_processors._guard import record_failure
 from otel_processors.classifier import Classification, Classifier
+from otel_processors.crash.report import reported_as_crash
 from otel_processors.error_metrics import ClassifiedErrorCounter
 from otel_processors.scrubber import Scrubber
 
@@ -170,8 +174,14 @@ class HealthAILoggingHandler(LoggingHandler):
         self, record: logging.LogRecord
     ) -> tuple[dict[str, AnyValue], str | None]:
         attributes, event_name = super()._get_attributes(record)
-        if record.exc_info and record.exc_info[0] is not None:
-            attributes[attrs.EXCEPTION_TYPE] = _qualified_name(record.exc_info[0])
+        if not record.exc_info or record.exc_info[0] is None:
+            return attributes, event_name
+
+        if _is_reported_crash(record):
+            for key in [k for k in attributes if k.startswith("exception.")]:
+                del attributes[key]
+            return attributes, event_name
+        attributes[attrs.EXCEPTION_TYPE] = _qualified_name(record.exc_info[0])
         return attributes, event_name
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -180,15 +190,20 @@ class HealthAILoggingHandler(LoggingHandler):
         # the SDK formats an exception attached to a record a second time,
         # which would double the cost of every logged exception.
         exception = record.exc_info[1] if record.exc_info else None
-        token = _logged_exception.set(
-            exception if isinstance(exception, BaseException) else None
-        )
+        if not isinstance(exception, BaseException) or _is_reported_crash(record):
+            exception = None
+        token = _logged_exception.set(exception)
         try:
             super().emit(record)
         except Exception as exc:
             record_failure("log.handler", exc)
         finally:
             _logged_exception.reset(token)
+
+
+def _is_reported_crash(record: logging.LogRecord) -> bool:
+    exception = record.exc_info[1] if record.exc_info else None
+    return isinstance(exception, BaseException) and reported_as_crash(exception)
 
 
 def _qualified_name(cls: type) -> str:

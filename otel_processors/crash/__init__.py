@@ -27,6 +27,7 @@ from otel_processors.crash.lifecycle import (
     installed_reporter,
     send_spooled_reports,
     uninstall,
+    wait_for_spooled_reports,
 )
 from otel_processors.crash.ratelimit import FingerprintRateLimiter
 from otel_processors.crash.report import CRASH_KINDS, CrashReporter, CrashStats
@@ -56,4 +57,5 @@ __all__ = [
     "report_future",
     "send_spooled_reports",
     "uninstall",
+    "wait_for_spooled_reports",
 ]

@@ -3,7 +3,8 @@
 Covered:
 
 - the main thread (``sys.excepthook``): FATAL, flushed before the interpreter
-  exits; not installed in an interactive shell;
+  exits; in an interactive shell (known at install or only later, when the
+  prompt appears) errors typed at the prompt are only passed on;
 - other threads (``threading.excepthook``): ERROR;
 - unraisable exceptions (``sys.unraisablehook``), e.g. in ``__del__``: ERROR;
 - asyncio (the loop's exception handler): installed on the running loop and on
@@ -110,7 +111,13 @@ class CrashHooks:
         exc: BaseException,
         tb: TracebackType | None,
     ) -> None:
-        if self._installed and not issubclass(exc_type, KeyboardInterrupt):
+        # Checked per call: a shell started after install (``python`` reading
+        # a terminal under opentelemetry-instrument) sets sys.ps1 only later.
+        if (
+            self._installed
+            and not issubclass(exc_type, KeyboardInterrupt)
+            and not is_interactive()
+        ):
             if exc.__traceback__ is None and tb is not None:
                 exc = exc.with_traceback(tb)
             self._reporter.report(exc, kind="main_thread", fatal=True)

@@ -1,9 +1,10 @@
 """Install crash reporting in a process, and remove it.
 
-``install`` builds the reporter, installs the interpreter hooks, sends the
-reports of earlier processes that died of a fatal signal, then points
-faulthandler at this process's crash file. It is idempotent; ``uninstall``
-restores every previous hook.
+``install`` builds the reporter, installs the interpreter hooks, points
+faulthandler at this process's crash file, then starts a daemon thread that
+sends the reports of earlier processes that died of a fatal signal, so that a
+slow or unreachable endpoint never delays the start of the service. It is
+idempotent; ``uninstall`` restores every previous hook.
 """
 
 from __future__ import annotations
@@ -41,7 +42,13 @@ from otel_processors.crash.report import (
 )
 from otel_processors.crash.spool import CrashSpool, SpoolReport, default_spool_dir
 
-__all__ = ["install", "installed_reporter", "send_spooled_reports", "uninstall"]
+__all__ = [
+    "install",
+    "installed_reporter",
+    "send_spooled_reports",
+    "uninstall",
+    "wait_for_spooled_reports",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -55,10 +62,12 @@ class _Installation:
         reporter: CrashReporter,
         hooks: CrashHooks,
         capture: FatalSignalCapture | None,
+        sender: threading.Thread | None,
     ) -> None:
         self.reporter = reporter
         self.hooks = hooks
         self.capture = capture
+        self.sender = sender
 
 
 def installed_reporter() -> CrashReporter | None:
@@ -89,11 +98,12 @@ def install(
         scrubber: ``Scrubber``-like object or ``scrub(text)`` callable.
         classifier: callable returning the crash's taxonomy attributes.
         spool_dir: the crash spool; default ``$HEALTHAI_CRASH_DIR`` or
-            ``~/.cache/healthai-telemetry/crashes``.
+            ``~/.cache/healthai-telemetry/crashes/<service.name>``.
         in_app_prefixes: module prefixes of the application, for grouping.
         release: overrides ``service.version`` on crash records.
-        flush_timeout_seconds: bound on the flush after a fatal crash, and on
-            each spooled report's delivery.
+        flush_timeout_seconds: bound on the flush after a fatal crash, on
+            each spooled report's delivery without ``spool_exporter``, and on
+            the wait for the spooled reports at ``uninstall`` and at exit.
         max_reports_per_fingerprint_per_minute: rate limit per fingerprint.
         spool_exporter: the log exporter that confirms delivery of spooled
             reports (its ``export`` result); without it, a report counts as
@@ -124,19 +134,45 @@ def install(
         hooks = CrashHooks(reporter)
         hooks.install()
 
-        capture = None
+        capture, sender = None, None
         if capture_fatal_signals:
-            capture = _start_capture(reporter, spool_dir, spool_exporter)
-        _state = _Installation(reporter, hooks, capture)
+            capture, sender = _start_capture(reporter, spool_dir, spool_exporter)
+        _state = _Installation(reporter, hooks, capture, sender)
         # Registered after the SDK provider's own exit hook, so it runs first.
         atexit.register(_report_at_exit)
         return reporter
+
+
+def wait_for_spooled_reports(timeout_seconds: float | None = None) -> bool:
+    """Wait for the thread sending the spooled reports of earlier processes.
+
+    Args:
+        timeout_seconds: the longest wait; default the reporter's
+            ``flush_timeout_seconds``.
+
+    Returns:
+        Whether the thread has finished (true when there is none). Reports it
+        could not deliver stay pending either way.
+    """
+    state = _state
+    if state is None:
+        return True
+    return _join_sender(state, timeout_seconds)
+
+
+def _join_sender(state: _Installation, timeout_seconds: float | None) -> bool:
+    sender = state.sender
+    if sender is None:
+        return True
+    sender.join(timeout_seconds or state.reporter.flush_timeout_seconds)
+    return not sender.is_alive()
 
 
 def _report_at_exit() -> None:
     state = _state
     if state is None:
         return
+    _join_sender(state, None)
     if state.reporter.report_suppressed():
         state.reporter.flush()
 
@@ -145,12 +181,40 @@ def _start_capture(
     reporter: CrashReporter,
     spool_dir: Path | str | None,
     spool_exporter: LogRecordExporter | None,
-) -> FatalSignalCapture | None:
+) -> tuple[FatalSignalCapture | None, threading.Thread | None]:
     try:
-        spool = CrashSpool(spool_dir or default_spool_dir())
+        service_name = _service_name(reporter)
+        spool = CrashSpool(spool_dir or default_spool_dir(service_name))
         capture = FatalSignalCapture(
-            spool, service_name=_service_name(reporter), release=reporter.release
+            spool, service_name=service_name, release=_release(reporter)
         )
+        capture.enable()
+    except Exception as failure:  # never raise into the host
+        record_failure("crash.spool", failure)
+        return None, None
+
+    # Capture is on before sending starts: a crash while sending is not lost.
+    sender = threading.Thread(
+        target=_send_in_background,
+        args=(spool, reporter, spool_exporter, capture),
+        name="healthai-crash-spool",
+        daemon=True,
+    )
+    try:
+        sender.start()
+    except RuntimeError as failure:  # e.g. started during interpreter shutdown
+        record_failure("crash.spool_sender", failure)
+        return capture, None
+    return capture, sender
+
+
+def _send_in_background(
+    spool: CrashSpool,
+    reporter: CrashReporter,
+    spool_exporter: LogRecordExporter | None,
+    capture: FatalSignalCapture,
+) -> None:
+    try:
         send_spooled_reports(
             spool,
             reporter,
@@ -158,18 +222,16 @@ def _start_capture(
             own_pid=capture.pid,
             own_start_ns=capture.start_ns,
         )
-        capture.enable()
-    except Exception as failure:  # never raise into the host
+    except Exception as failure:  # never raise, not even in our own thread
         record_failure("crash.spool", failure)
-        return None
-    return capture
 
 
 def uninstall() -> None:
     """Restore the previous hooks, report suppressed repeats, stop capture.
 
-    At interpreter exit the suppressed repeats are reported too, without
-    ``uninstall``.
+    The thread sending spooled reports is waited for first, at most
+    ``flush_timeout_seconds``. At interpreter exit the same wait happens and
+    the suppressed repeats are reported too, without ``uninstall``.
     """
     global _state
     with _lock:
@@ -177,19 +239,33 @@ def uninstall() -> None:
     if state is None:
         return
     atexit.unregister(_report_at_exit)
+    _join_sender(state, None)
     state.hooks.uninstall()
     if state.capture is not None:
         state.capture.disable()
     state.reporter.report_suppressed()
 
 
-def _service_name(reporter: CrashReporter) -> str:
+def _resource(reporter: CrashReporter) -> Resource | None:
     resource = getattr(reporter.logger_provider, "resource", None)
-    if isinstance(resource, Resource):
+    return resource if isinstance(resource, Resource) else None
+
+
+def _service_name(reporter: CrashReporter) -> str:
+    resource = _resource(reporter)
+    if resource is not None:
         name = resource.attributes.get(attrs.SERVICE_NAME)
         if name:
             return str(name)
     return os.environ.get("OTEL_SERVICE_NAME", "unknown_service")
+
+
+def _release(reporter: CrashReporter) -> str | None:
+    if reporter.release is not None:
+        return reporter.release
+    resource = _resource(reporter)
+    version = resource.attributes.get(attrs.SERVICE_VERSION) if resource else None
+    return str(version) if version else None
 
 
 class _ResultRecordingExporter(LogRecordExporter):
@@ -223,11 +299,13 @@ def send_spooled_reports(
     own_pid: int | None = None,
     own_start_ns: int | None = None,
 ) -> int:
-    """Collect dead processes' crash files and send every pending report.
+    """Collect dead processes' crash files and send the pending reports.
 
     Nothing happens if another process holds the spool lock (it does the
-    work). A report moves to ``completed/`` only after its delivery is
-    confirmed; otherwise it stays pending for the next start.
+    work). Reports are sent oldest first; a report moves to ``completed/``
+    only after its delivery is confirmed. The first failed delivery stops the
+    sending: an endpoint that is down would fail the rest too, each after the
+    exporter's timeout, so they all stay pending for the next start.
 
     Args:
         spool: the spool.
@@ -247,15 +325,18 @@ def send_spooled_reports(
         spool.collect(
             own_pid=own_pid or os.getpid(), own_start_ns=own_start_ns or time.time_ns()
         )
-        for report in spool.pending():
-            if _deliver(report, reporter, spool_exporter):
-                spool.complete(report)
-                delivered += 1
-            else:
+        reports = spool.pending()
+        for report in reports:
+            if not _deliver(report, reporter, spool_exporter):
                 _logger.warning(
-                    "Crash report %s not delivered; kept for the next start",
+                    "Crash report %s not delivered; it and %s more are kept for "
+                    "the next start",
                     report.path.name,
+                    len(reports) - delivered - 1,
                 )
+                break
+            spool.complete(report)
+            delivered += 1
     return delivered
 
 
@@ -264,29 +345,39 @@ def _deliver(
     reporter: CrashReporter,
     spool_exporter: LogRecordExporter | None,
 ) -> bool:
+    # The crashed process may be another service or release than this one.
+    crashed: dict[str, AttributeValue] = {}
+    service_name = report.metadata.get("service_name")
+    if service_name:
+        crashed[attrs.SERVICE_NAME] = str(service_name)
+    release = report.metadata.get("release")
+    if release:
+        crashed[attrs.SERVICE_VERSION] = str(release)
+
     extra: dict[str, AttributeValue] = {
         "process.pid": int(report.metadata.get("pid", 0))
     }
-    release = report.metadata.get("release")
-    if release:
-        extra[attrs.SERVICE_VERSION] = str(release)
+    if attrs.SERVICE_VERSION in crashed:
+        extra[attrs.SERVICE_VERSION] = crashed[attrs.SERVICE_VERSION]
     argv0 = report.metadata.get("argv0")
     if argv0:
         extra["process.executable.path"] = str(argv0)
 
     try:
         if spool_exporter is None:
+            # The provider's resource is this process's: name the service on
+            # the record when it is another one.
+            own_name = _service_name(reporter)
+            if crashed.get(attrs.SERVICE_NAME, own_name) != own_name:
+                extra[attrs.SERVICE_NAME] = crashed[attrs.SERVICE_NAME]
             reporter.report_text(
                 report.text, timestamp_ns=report.crashed_at_ns, extra=extra
             )
             return reporter.flush()
 
         recorder = _ResultRecordingExporter(spool_exporter)
-        resource = getattr(reporter.logger_provider, "resource", None)
-        provider = SdkLoggerProvider(
-            resource=resource if isinstance(resource, Resource) else None,
-            shutdown_on_exit=False,
-        )
+        resource = (_resource(reporter) or Resource.create()).merge(Resource(crashed))
+        provider = SdkLoggerProvider(resource=resource, shutdown_on_exit=False)
         provider.add_log_record_processor(SimpleLogRecordProcessor(recorder))
         reporter.report_text(
             report.text,

@@ -12,6 +12,7 @@ See https://opentelemetry.io/docs/specs/semconv/exceptions/exceptions-logs/.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import threading
 import time
@@ -36,10 +37,12 @@ from otel_processors._guard import record_failure
 from otel_processors.crash.fingerprint import (
     FINGERPRINT_VERSION,
     Fingerprint,
+    Frame,
     InAppPolicy,
     ParsedException,
     fingerprint_exception,
     fingerprint_parsed,
+    module_from_filename,
     parse_traceback,
 )
 from otel_processors.crash.ratelimit import FingerprintRateLimiter
@@ -51,6 +54,7 @@ __all__ = [
     "CrashStats",
     "ScrubberLike",
     "default_crash_classification",
+    "reported_as_crash",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -60,7 +64,12 @@ CRASH_KINDS: Final = frozenset(
 )
 _SCOPE: Final = "otel_processors.crash"
 _EVENT_NAME: Final = "exception"
+# Deep recursion must not make a huge record; the innermost frames matter most.
+_MAX_FRAMES: Final = 64
 _FALLBACK_CODE: Final = "HAI-SYS-000"
+# Exceptions take no weak references, so a reported one carries this mark (its
+# fingerprint): nothing is kept alive, and the mark dies with the exception.
+_REPORTED_MARK: Final = "_healthai_crash_fingerprint"
 # Built-in codes of the registry's catalogue (otel_processors/catalogue.yaml).
 _EXCEPTION_CODE: Final = "HAI-SYS-601"
 _SIGNAL_CODE: Final = "HAI-SYS-602"
@@ -172,6 +181,47 @@ def _as_scrub(scrubber: ScrubberLike | Scrub | None) -> Scrub:
     raise ValueError(msg)
 
 
+def reported_as_crash(exc: BaseException) -> bool:
+    """Return whether a crash reporter has reported ``exc`` (or suppressed it).
+
+    A handler that chains to the default one (asyncio's logs the exception)
+    would otherwise turn the same crash into a second exception record.
+
+    Args:
+        exc: the exception.
+
+    Returns:
+        True when a ``CrashReporter`` emitted or rate-limited a record for it.
+    """
+    try:
+        return getattr(exc, _REPORTED_MARK, None) is not None
+    except Exception:  # a hostile __getattr__ means: not ours
+        return False
+
+
+def _mark_reported(exc: BaseException, fingerprint: Fingerprint) -> None:
+    try:
+        setattr(exc, _REPORTED_MARK, fingerprint.value)
+    except Exception:  # e.g. a read-only exception; it may be logged twice
+        _logger.debug("Could not mark %s as reported", type(exc).__name__)
+
+
+def _live_frames(exc: BaseException) -> list[Frame]:
+    # From the traceback itself: its text form folds recursion into one line.
+    summaries = traceback.extract_tb(exc.__traceback__, limit=-_MAX_FRAMES)
+    return [
+        Frame(
+            module=module_from_filename(summary.filename),
+            function=summary.name,
+            context_line=(summary.line or "").strip(),
+            filename=summary.filename,
+            lineno=summary.lineno,
+            in_app=False,
+        )
+        for summary in summaries
+    ]
+
+
 def qualified_type(exc_type: type[BaseException]) -> str:
     """Name a type as OpenTelemetry does: ``module.Qualname`` but for builtins."""
     module = exc_type.__module__
@@ -272,18 +322,21 @@ class CrashReporter:
         fingerprint = fingerprint_exception(exc, in_app=self.in_app)
         admission = self._limiter.admit(fingerprint.value)
         if not admission.allowed:
+            _mark_reported(exc, fingerprint)
             return False
 
         message = self._scrub(str(exc))
-        stacktrace = self._scrub("".join(traceback.format_exception(exc)))
+        text = "".join(traceback.format_exception(exc))
         record_attributes = self._attributes(
-            fingerprint, kind, qualified_type(type(exc)), message, stacktrace
+            fingerprint, kind, qualified_type(type(exc)), message, self._scrub(text)
         )
+        self._add_frames(record_attributes, _live_frames(exc))
         if admission.repeats:
             record_attributes[attrs.CRASH_REPEATS] = admission.repeats
 
         self._record_on_span(exc, record_attributes)
         self._emit(record_attributes, message, fatal=fatal)
+        _mark_reported(exc, fingerprint)
         self._count(kind)
         return True
 
@@ -325,6 +378,7 @@ class CrashReporter:
         record_attributes = self._attributes(
             fingerprint, kind, last.type, message, self._scrub(text)
         )
+        self._add_frames(record_attributes, chain[-1].frames[-_MAX_FRAMES:])
         record_attributes.update(extra or {})
         self._emit(
             record_attributes,
@@ -361,6 +415,24 @@ class CrashReporter:
         if self.release is not None:
             result[attrs.SERVICE_VERSION] = self.release
         return result
+
+    def _add_frames(
+        self, record_attributes: dict[str, AttributeValue], frames: Sequence[Frame]
+    ) -> None:
+        if frames:
+            record_attributes[attrs.CRASH_FRAMES] = json.dumps(
+                [self._frame_fields(frame) for frame in frames]
+            )
+
+    def _frame_fields(self, frame: Frame) -> dict[str, Any]:
+        return {
+            "module": frame.module,
+            "function": frame.function,
+            "filename": self._scrub(frame.filename),
+            "lineno": frame.lineno,
+            "context_line": self._scrub(frame.context_line),
+            "in_app": self.in_app.is_in_app(frame.module, frame.filename),
+        }
 
     def _record_on_span(
         self, exc: BaseException, record_attributes: Mapping[str, AttributeValue]

@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,12 +45,32 @@ CRASH_FILE: Final = "crash.txt"
 META_FILE: Final = "meta.json"
 
 
-def default_spool_dir() -> Path:
-    """Return ``$HEALTHAI_CRASH_DIR`` or ``~/.cache/healthai-telemetry/crashes``."""
+_UNSAFE_NAME_CHARACTERS: Final = re.compile(r"[^A-Za-z0-9._-]+")
+_MAX_NAME_LENGTH: Final = 100
+
+
+def default_spool_dir(service_name: str | None = None) -> Path:
+    """Return ``$HEALTHAI_CRASH_DIR``, else a folder of the service in the cache.
+
+    The folder is ``~/.cache/healthai-telemetry/crashes/<service_name>``, the
+    name reduced to letters, digits, ``.``, ``_`` and ``-``: services of one
+    user do not share a spool, so no service sends another's reports.
+
+    Args:
+        service_name: the service's ``service.name``; without it, the
+            ``crashes`` folder itself.
+
+    Returns:
+        The spool directory (not created here).
+    """
     configured = os.environ.get(CRASH_DIR_ENV)
     if configured:
         return Path(configured)
-    return Path.home() / ".cache" / "healthai-telemetry" / "crashes"
+    root = Path.home() / ".cache" / "healthai-telemetry" / "crashes"
+    if not service_name:
+        return root
+    folder = _UNSAFE_NAME_CHARACTERS.sub("_", service_name).strip("._")
+    return root / (folder[:_MAX_NAME_LENGTH] or "unknown_service")
 
 
 @dataclass(frozen=True)

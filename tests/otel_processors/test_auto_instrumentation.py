@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import subprocess
 import sys
 import time
@@ -22,11 +24,10 @@ PLANTED = (
 )
 
 
-def _run_instrumented(
-    script: Path, *args: str, receiver: OTLPReceiver, **extra_env: str
-) -> subprocess.CompletedProcess[str]:
-    """Run ``script`` under opentelemetry-instrument, exporting to ``receiver``."""
-    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
+INSTRUMENT = Path(sys.executable).with_name("opentelemetry-instrument")
+
+
+def _instrumented_env(receiver: OTLPReceiver, **extra_env: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -38,9 +39,16 @@ def _run_instrumented(
         PYTHONPATH=str(SAMPLE_SERVICE.parents[2]),
         **extra_env,
     )
+    return env
+
+
+def _run_instrumented(
+    script: Path, *args: str, receiver: OTLPReceiver, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` under opentelemetry-instrument, exporting to ``receiver``."""
     return subprocess.run(
-        [str(instrument), sys.executable, str(script), *args],
-        env=env,
+        [str(INSTRUMENT), sys.executable, str(script), *args],
+        env=_instrumented_env(receiver, **extra_env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -217,3 +225,127 @@ def test_bad_registry_file_is_reported_by_name_and_the_service_still_runs(
     assert 0 == completed.returncode
     assert str(registry) in result
     assert "NOT_A_CATEGORY" in result
+
+
+def _signal_records(received: Received) -> list[dict[str, object]]:
+    return [
+        attributes_of(record)
+        for record in received.log_records()
+        if attributes_of(record).get("healthai.crash.kind") == "signal"
+    ]
+
+
+def test_segfault_report_waits_for_the_endpoint_then_is_sent_once(
+    tmp_path: Path,
+) -> None:
+    """A segfault's report stays pending while OTLP is down and is sent once later."""
+    service = SAMPLE_SERVICE.with_name("segfaulting_service.py")
+    spool = tmp_path / "spool"
+    env = {
+        "OTEL_SERVICE_NAME": "admissions",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+        "HEALTHAI_CRASH_DIR": str(spool),
+    }
+    with OTLPReceiver() as closed:
+        crashed = _run_instrumented(service, "segv", receiver=closed, **env)
+    # The receiver is closed: its port now refuses connections.
+    _run_instrumented(service, receiver=closed, **env)
+    pending_while_down = sorted(path.name for path in (spool / "pending").iterdir())
+
+    with OTLPReceiver() as receiver:
+        _run_instrumented(service, receiver=receiver, **env)
+        _wait_for(receiver.received, spans=0, logs=1)
+        sent = [
+            (record["exception.type"], record["healthai.crash.fingerprint"] != "")
+            for record in _signal_records(receiver.received)
+        ]
+
+    result = (
+        crashed.returncode,
+        len(pending_while_down),
+        sent,
+        sorted(path.name for path in (spool / "pending").iterdir()),
+        sorted(path.name for path in (spool / "completed").iterdir()),
+    )
+
+    expected = (-11, 1, [("SIGSEGV", True)], [], pending_while_down)
+    assert expected == result
+
+
+def _read_until(terminal: int, wanted: bytes, seen: bytearray) -> bool:
+    deadline = time.monotonic() + 20
+    while wanted not in seen and time.monotonic() < deadline:
+        readable, _, _ = select.select([terminal], [], [], 0.1)
+        if readable:
+            try:
+                seen.extend(os.read(terminal, 4096))
+            except OSError:  # the shell closed the terminal
+                break
+    return wanted in seen
+
+
+def _crash_kinds(received: Received) -> list[str]:
+    return [
+        str(attributes_of(record)["healthai.crash.kind"])
+        for record in received.log_records()
+        if "healthai.crash.kind" in attributes_of(record)
+    ]
+
+
+def test_error_typed_at_the_interactive_prompt_is_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    """A NameError typed into the shell on a terminal exports no crash record."""
+    primary, secondary = pty.openpty()
+    seen = bytearray()
+    with OTLPReceiver() as receiver:
+        shell = subprocess.Popen(
+            [str(INSTRUMENT), sys.executable, "-q"],
+            env=_instrumented_env(
+                receiver, OTEL_SERVICE_NAME="console", HEALTHAI_CRASH_DIR=str(tmp_path)
+            ),
+            stdin=secondary,
+            stdout=secondary,
+            stderr=secondary,
+            start_new_session=True,
+        )
+        os.close(secondary)
+        try:
+            prompted = _read_until(primary, b">>> ", seen)
+            os.write(primary, b"undefined_name\n")
+            failed = _read_until(primary, b"NameError", seen)
+            os.write(primary, b"exit()\n")
+            _read_until(primary, b"\0", seen)
+            returncode = shell.wait(timeout=20)
+        finally:
+            shell.kill()
+            shell.wait()
+            os.close(primary)
+        # The shell has exited: whatever it exported has been received.
+
+    result = (prompted, failed, returncode, _crash_kinds(receiver.received))
+
+    expected = (True, True, 0, [])
+    assert expected == result, seen.decode(errors="replace")
+
+
+def test_same_input_without_a_terminal_is_a_crash(tmp_path: Path) -> None:
+    """Read from a pipe, the same line is a script that crashes: one FATAL record."""
+    with OTLPReceiver() as receiver:
+        completed = subprocess.run(
+            [str(INSTRUMENT), sys.executable, "-q"],
+            input="undefined_name\n",
+            env=_instrumented_env(
+                receiver, OTEL_SERVICE_NAME="console", HEALTHAI_CRASH_DIR=str(tmp_path)
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        _wait_for(receiver.received, spans=0, logs=1)
+
+    result = (completed.returncode, _crash_kinds(receiver.received))
+
+    expected = (1, ["main_thread"])
+    assert expected == result

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +19,7 @@ from opentelemetry.sdk._logs.export import (
     SimpleLogRecordProcessor,
 )
 
+from otel_processors import enable
 from otel_processors.classifier import Classifier
 from otel_processors.error_metrics import ClassifiedErrorCounter
 from otel_processors.exceptions import OutOfRangeError
@@ -267,4 +271,61 @@ def test_record_emitted_with_an_exception_through_the_logs_api_is_classified(
     )
 
     expected = ("HAI-DATA-301", False)
+    assert expected == result
+
+
+async def _fail() -> None:
+    raise KeyError("bed 12")
+
+
+async def _leave_a_failed_task() -> None:
+    task = asyncio.get_running_loop().create_task(_fail())
+    await asyncio.sleep(0.01)
+    # Never awaited: the loop handler hears of it when the task is collected.
+    del task
+    gc.collect()
+    await asyncio.sleep(0)
+
+
+def test_asyncio_crash_logged_by_asyncio_is_one_exception_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The crash record and asyncio's own log of it make one exception record."""
+    monkeypatch.setenv("HEALTHAI_CRASH_DIR", str(tmp_path))
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider(shutdown_on_exit=False)
+    pipeline = enable(
+        logger_provider=provider,
+        log_exporters=[exporter],
+        logging_handler=True,
+        crash_reporting=True,
+    )
+    try:
+        asyncio.run(_leave_a_failed_task())
+        provider.force_flush()
+    finally:
+        pipeline.disable()
+        provider.shutdown()
+    records = [
+        (item.instrumentation_scope.name, dict(item.log_record.attributes or {}))
+        for item in exporter.get_finished_logs()
+    ]
+
+    result = (
+        [
+            (scope, attributes["exception.type"], attributes.get("healthai.crash.kind"))
+            for scope, attributes in records
+            if "exception.type" in attributes
+        ],
+        [
+            (scope, sorted(k for k in attributes if k.startswith("exception.")))
+            for scope, attributes in records
+            if scope == "asyncio"
+        ],
+    )
+
+    expected = (
+        [("otel_processors.crash", "KeyError", "asyncio_task")],
+        [("asyncio", [])],
+    )
     assert expected == result

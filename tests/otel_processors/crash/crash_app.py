@@ -13,6 +13,7 @@ import ctypes
 import gc
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -127,6 +128,12 @@ async def _failing_callback() -> None:
 
 
 def main(scenario: str) -> None:
+    if scenario == "garbage_crash_file":
+        # Written without installing: this process's own sender would send it.
+        spool = crash.CrashSpool(os.environ["CRASH_APP_SPOOL"])
+        crash_file, _ = spool.active_paths(999_999_999, 1)
+        crash_file.write_text("\x00\x00 truncated", encoding="utf-8")
+        return
     if scenario == "main":
 
         def previous_hook(*args: object) -> None:
@@ -155,16 +162,13 @@ def main(scenario: str) -> None:
         crash_now()
     elif scenario == "abort":
         os.abort()
+    elif scenario.startswith("SIG"):
+        os.kill(os.getpid(), signal.Signals[scenario])
     elif scenario == "storm":
         for _ in range(50):
             worker = threading.Thread(target=fail, args=("MRN-4711",))
             worker.start()
             worker.join()
-        return
-    elif scenario == "garbage_crash_file":
-        spool = os.environ["CRASH_APP_SPOOL"]
-        with open(f"{spool}/active/1-999999999.txt", "w", encoding="utf-8") as f:
-            f.write("\x00\x00 truncated")
         return
     elif scenario == "start":
         time.sleep(float(os.environ.get("CRASH_APP_SLEEP", "0")))

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from otel_processors.crash import CrashSpool
 from tests.otlp_receiver import OTLPReceiver, attributes_of
 
-from .conftest import APP, AppRun, read_records
+from .conftest import AppRun
 
 
 def _reports(spool: Path, state: str) -> list[str]:
@@ -21,7 +20,13 @@ def _reports(spool: Path, state: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("scenario", "returncode", "exception_type"),
-    [("segv", -11, "SIGSEGV"), ("abort", -6, "SIGABRT")],
+    [
+        ("segv", -11, "SIGSEGV"),
+        ("abort", -6, "SIGABRT"),
+        ("SIGBUS", -signal.SIGBUS, "SIGBUS"),
+        ("SIGFPE", -signal.SIGFPE, "SIGFPE"),
+        ("SIGILL", -signal.SIGILL, "SIGILL"),
+    ],
 )
 def test_fatal_signal_is_reported_once_on_the_next_start(
     run_app: Callable[..., AppRun],
@@ -82,31 +87,30 @@ def test_segfault_report_groups_on_the_python_stack(
     assert expected == result
 
 
-def test_two_processes_starting_together_send_one_report(
-    run_app: Callable[..., AppRun], tmp_path: Path, spool_dir: Path
+def test_process_starting_while_another_holds_the_lock_sends_nothing(
+    run_app: Callable[..., AppRun], spool_dir: Path
 ) -> None:
-    """Two processes starting at once over one spool send the report exactly once."""
+    """While another holder has the spool lock a start sends nothing; later, once."""
     run_app("segv")
-    outputs = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, str(APP), "start"],
-            env={
-                **os.environ,
-                "CRASH_APP_OUTPUT": str(output),
-                "CRASH_APP_SPOOL": str(spool_dir),
-                "CRASH_APP_SLEEP": "0.5",
-            },
+    crash_files = _reports(spool_dir, "active")
+    with CrashSpool(spool_dir).locked() as held:
+        while_held = run_app("start", output="held.jsonl")
+        unsent = (
+            _reports(spool_dir, "active"),
+            _reports(spool_dir, "pending"),
+            _reports(spool_dir, "completed"),
         )
-        for output in outputs
-    ]
-    for process in processes:
-        process.wait(timeout=60)
+    released = run_app("start", output="released.jsonl")
 
-    result = sum(len(read_records(output)) for output in outputs)
+    result = (
+        held,
+        len(while_held.records),
+        unsent,
+        [record["attributes"]["exception.type"] for record in released.records],
+        len(_reports(spool_dir, "completed")),
+    )
 
-    expected = 1
-
+    expected = (True, 0, (crash_files, [], []), ["SIGSEGV"], 1)
     assert expected == result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import operator
 import threading
 from collections.abc import Callable, Iterator
@@ -64,6 +65,48 @@ def test_unhandled_exception_becomes_one_scrubbed_classified_record(
             FINGERPRINT_VERSION,
             32,
         )
+    ]
+    assert expected == result
+
+
+def test_crash_record_carries_its_python_frames_scrubbed(
+    run_app: Callable[..., AppRun],
+) -> None:
+    """The frames of a crash are on its record as JSON, source lines scrubbed."""
+    run = run_app("main")
+    frames = [
+        json.loads(record["attributes"]["healthai.crash.frames"])
+        for record in run.records
+    ]
+
+    result = [
+        [
+            (
+                frame["module"],
+                frame["function"],
+                frame["filename"].endswith("crash_app.py"),
+                isinstance(frame["lineno"], int),
+                frame["context_line"],
+                frame["in_app"],
+            )
+            for frame in record_frames
+        ]
+        for record_frames in frames
+    ]
+
+    expected = [
+        [
+            ("crash_app", "<module>", True, True, "main(sys.argv[1])", True),
+            ("crash_app", "main", True, True, 'fail("<mrn>")', True),
+            (
+                "crash_app",
+                "fail",
+                True,
+                True,
+                'raise ValueError(f"no record for patient {value}")',
+                True,
+            ),
+        ]
     ]
     assert expected == result
 
@@ -230,6 +273,34 @@ def test_interactive_shell_keeps_its_excepthook(
     result = during is before
 
     assert result is True
+
+
+def test_shell_started_after_install_only_chains_its_errors(
+    memory_reporter: tuple[crash.CrashReporter, InMemoryLogRecordExporter],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once ``sys.ps1`` appears, an error at the prompt is passed on, not reported."""
+    reporter, exporter = memory_reporter
+    import sys
+
+    passed_on: list[str] = []
+    monkeypatch.setattr(
+        sys, "excepthook", lambda t, e, tb: passed_on.append(t.__name__)
+    )
+    hooks = CrashHooks(reporter)
+    hooks.install()
+    monkeypatch.setattr(sys, "ps1", ">>> ", raising=False)
+    try:
+        raise NameError("undefined_name")
+    except NameError as exc:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    finally:
+        hooks.uninstall()
+
+    result = (passed_on, len(exporter.get_finished_logs()))
+
+    expected = (["NameError"], 0)
+    assert expected == result
 
 
 def test_uninstall_restores_every_hook(

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from opentelemetry.sdk._logs import LoggerProvider
+import json
+import threading
+import time
+from collections.abc import Sequence
+
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
     InMemoryLogRecordExporter,
+    LogRecordExporter,
+    LogRecordExportResult,
     SimpleLogRecordProcessor,
 )
 from opentelemetry.sdk.trace import TracerProvider
@@ -118,4 +126,71 @@ def test_default_classification_uses_the_builtin_crash_codes() -> None:
     ]
 
     expected = [("SYSTEM_ERROR", "CRASH"), ("SYSTEM_ERROR", "CRASH")]
+    assert expected == result
+
+
+class _StuckLogRecordExporter(LogRecordExporter):
+    """An exporter whose export hangs for 30 s, or until released."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        self.released.wait(30)
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.released.set()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def test_fatal_report_returns_within_the_flush_timeout_when_export_hangs() -> None:
+    """A FATAL report waits for a hung exporter no longer than the flush bound."""
+    exporter = _StuckLogRecordExporter()
+    provider = LoggerProvider(shutdown_on_exit=False)
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    reporter = CrashReporter(
+        logger_provider=provider, scrubber=str, flush_timeout_seconds=0.5
+    )
+
+    started = time.monotonic()
+    emitted = reporter.report(_raised("bed 12"), kind="main_thread", fatal=True)
+    elapsed = time.monotonic() - started
+    exporter.released.set()
+    provider.shutdown()
+
+    result = (emitted, 0.4 < elapsed < 1.5)
+
+    expected = (True, True)
+    assert expected == result, f"report took {elapsed:.2f} s"
+
+
+def _recurse(depth: int) -> None:
+    if depth == 0:
+        raise RecursionError("too deep")
+    _recurse(depth - 1)
+
+
+def test_frames_are_bounded_keeping_the_innermost() -> None:
+    """A crash 100 calls deep carries the 64 innermost frames, the raise last."""
+    logger_provider, log_exporter, _, _ = _providers()
+    reporter = CrashReporter(logger_provider=logger_provider, scrubber=str)
+    try:
+        _recurse(100)
+    except RecursionError as exc:
+        reporter.report(exc, kind="thread")
+    (record,) = log_exporter.get_finished_logs()
+    frames = json.loads(
+        str((record.log_record.attributes or {})["healthai.crash.frames"])
+    )
+
+    result = (
+        len(frames),
+        {frame["function"] for frame in frames},
+        frames[-1]["context_line"],
+    )
+
+    expected = (64, {"_recurse"}, 'raise RecursionError("too deep")')
     assert expected == result
