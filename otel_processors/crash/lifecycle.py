@@ -27,10 +27,12 @@ from opentelemetry.sdk._logs.export import (
     SimpleLogRecordProcessor,
 )
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.util.types import AttributeValue
 
 from otel_processors import attributes as attrs
 from otel_processors._guard import record_failure
+from otel_processors.crash.escaped import EscapedExceptionSpanProcessor
 from otel_processors.crash.fingerprint import InAppPolicy
 from otel_processors.crash.hooks import CrashHooks
 from otel_processors.crash.native import FatalSignalCapture
@@ -130,6 +132,7 @@ def install(
             release=release,
             flush_timeout_seconds=flush_timeout_seconds,
             max_reports_per_fingerprint_per_minute=max_reports_per_fingerprint_per_minute,
+            escapes=_watch_escapes(tracer_provider),
         )
         hooks = CrashHooks(reporter)
         hooks.install()
@@ -141,6 +144,23 @@ def install(
         # Registered after the SDK provider's own exit hook, so it runs first.
         atexit.register(_report_at_exit)
         return reporter
+
+
+def _watch_escapes(
+    tracer_provider: trace.TracerProvider | None,
+) -> EscapedExceptionSpanProcessor | None:
+    # Only the SDK's provider takes span processors; another one (the API's
+    # no-op, say) has no spans to link crashes to.
+    provider = tracer_provider or trace.get_tracer_provider()
+    if not isinstance(provider, SdkTracerProvider):
+        return None
+    escapes = EscapedExceptionSpanProcessor()
+    try:
+        provider.add_span_processor(escapes)
+    except Exception as failure:
+        record_failure("crash.escapes", failure)
+        return None
+    return escapes
 
 
 def wait_for_spooled_reports(timeout_seconds: float | None = None) -> bool:
@@ -241,6 +261,9 @@ def uninstall() -> None:
     atexit.unregister(_report_at_exit)
     _join_sender(state, None)
     state.hooks.uninstall()
+    # The SDK cannot remove a span processor: the one added goes quiet.
+    if state.reporter.escapes is not None:
+        state.reporter.escapes.enabled = False
     if state.capture is not None:
         state.capture.disable()
     state.reporter.report_suppressed()

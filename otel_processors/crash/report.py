@@ -30,10 +30,12 @@ from opentelemetry._logs import (
     SeverityNumber,
     get_logger_provider,
 )
+from opentelemetry.context import Context
 from opentelemetry.util.types import AttributeValue
 
 from otel_processors import attributes as attrs
 from otel_processors._guard import record_failure
+from otel_processors.crash.escaped import EscapedExceptionSpanProcessor
 from otel_processors.crash.fingerprint import (
     FINGERPRINT_VERSION,
     Fingerprint,
@@ -248,6 +250,8 @@ class CrashReporter:
         max_fingerprints: size of the rate limiter's table.
         rate_limiter: use this limiter instead (the two arguments above are
             then ignored).
+        escapes: where to find the span a crash escaped from when no span is
+            current, so that the record still carries its trace context.
 
     Raises:
         ValueError: a numeric argument is out of range.
@@ -266,6 +270,7 @@ class CrashReporter:
         max_reports_per_fingerprint_per_minute: float = 10.0,
         max_fingerprints: int = 1024,
         rate_limiter: FingerprintRateLimiter | None = None,
+        escapes: EscapedExceptionSpanProcessor | None = None,
     ) -> None:
         if flush_timeout_seconds <= 0:
             msg = (
@@ -286,6 +291,7 @@ class CrashReporter:
                 max_fingerprints=max_fingerprints,
             )
         self._limiter = rate_limiter
+        self.escapes = escapes
         self._lock = threading.Lock()
         self._reported: Counter[str] = Counter()
         self._failed = 0
@@ -334,8 +340,10 @@ class CrashReporter:
         if admission.repeats:
             record_attributes[attrs.CRASH_REPEATS] = admission.repeats
 
-        self._record_on_span(exc, record_attributes)
-        self._emit(record_attributes, message, fatal=fatal)
+        context = None
+        if not self._record_on_span(exc, record_attributes):
+            context = self._escaped_context(exc)
+        self._emit(record_attributes, message, fatal=fatal, context=context)
         _mark_reported(exc, fingerprint)
         self._count(kind)
         return True
@@ -434,12 +442,21 @@ class CrashReporter:
             "in_app": self.in_app.is_in_app(frame.module, frame.filename),
         }
 
+    def _escaped_context(self, exc: BaseException) -> Context | None:
+        if self.escapes is None:
+            return None
+        try:
+            return self.escapes.context_for(exc)
+        except Exception as failure:
+            self._count_failure("crash.escaped_context", failure)
+            return None
+
     def _record_on_span(
         self, exc: BaseException, record_attributes: Mapping[str, AttributeValue]
-    ) -> None:
+    ) -> bool:
         span = trace.get_current_span()
         if not span.is_recording():
-            return
+            return False
         # Passed attributes override the SDK's unscrubbed message and stack.
         event_attributes = {
             key: value
@@ -447,6 +464,7 @@ class CrashReporter:
             if key.startswith(("exception.", "healthai.crash."))
         }
         span.record_exception(exc, attributes=event_attributes, escaped=True)
+        return True
 
     def _emit(
         self,
@@ -456,12 +474,13 @@ class CrashReporter:
         fatal: bool,
         timestamp_ns: int | None = None,
         logger: Logger | None = None,
+        context: Context | None = None,
     ) -> None:
         severity = SeverityNumber.FATAL if fatal else SeverityNumber.ERROR
         (logger or self._logger()).emit(
             timestamp=timestamp_ns or time.time_ns(),
             observed_timestamp=time.time_ns(),
-            context=otel_context.get_current(),
+            context=context or otel_context.get_current(),
             severity_number=severity,
             severity_text=severity.name,
             body=message,

@@ -9,6 +9,7 @@ reporting on the spool ``CRASH_APP_SPOOL``, then runs the scenario.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import gc
 import json
@@ -27,6 +28,8 @@ from opentelemetry.sdk._logs.export import (
     SimpleLogRecordProcessor,
 )
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Tracer
 
 from otel_processors import crash
 
@@ -46,6 +49,7 @@ class JsonLinesLogRecordExporter(LogRecordExporter):
                     "event_name": record.event_name,
                     "body": record.body,
                     "trace_id": record.trace_id,
+                    "span_id": record.span_id,
                     "attributes": dict(record.attributes or {}),
                     "resource": dict(item.resource.attributes),
                     "pid": os.getpid(),
@@ -64,7 +68,7 @@ def _scrub(text: str) -> str:
     return text.replace("MRN-4711", "<mrn>")
 
 
-def setup() -> crash.CrashReporter:
+def setup(tracer_provider: TracerProvider | None = None) -> crash.CrashReporter:
     endpoint = os.environ.get("CRASH_APP_OTLP_ENDPOINT")
     exporter: LogRecordExporter
     if endpoint:
@@ -89,6 +93,7 @@ def setup() -> crash.CrashReporter:
         provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     return crash.install(
         logger_provider=provider,
+        tracer_provider=tracer_provider,
         scrubber=_scrub,
         spool_dir=os.environ["CRASH_APP_SPOOL"],
         in_app_prefixes=["crash_app"],
@@ -127,7 +132,51 @@ async def _failing_callback() -> None:
     await asyncio.sleep(0.01)
 
 
+def _fail_in_spans(tracer: Tracer) -> None:
+    with (
+        tracer.start_as_current_span("predict"),
+        tracer.start_as_current_span("score") as inner,
+    ):
+        context = inner.get_span_context()
+        print(
+            f"inner span {context.trace_id} {context.span_id}",
+            file=sys.stderr,
+            flush=True,
+        )
+        fail("MRN-4711")
+
+
+def _handled_then_fail(tracer: Tracer) -> None:
+    # A handled error in a span, then another crash outside any span: the
+    # crash must not borrow the earlier span's context.
+    with contextlib.suppress(ValueError):
+        _fail_in_spans(tracer)
+    fail("MRN-0042")
+
+
+def _in_span(scenario: str) -> None:
+    tracer_provider = TracerProvider()
+    setup(tracer_provider)
+    tracer = tracer_provider.get_tracer("crash_app")
+    if scenario == "thread_in_span":
+        worker = threading.Thread(target=_fail_in_spans, args=(tracer,))
+        worker.start()
+        worker.join()
+        crash.uninstall()
+        return
+    if scenario == "handled_then_thread":
+        worker = threading.Thread(target=_handled_then_fail, args=(tracer,))
+        worker.start()
+        worker.join()
+        crash.uninstall()
+        return
+    _fail_in_spans(tracer)
+
+
 def main(scenario: str) -> None:
+    if scenario in ("thread_in_span", "main_in_span", "handled_then_thread"):
+        _in_span(scenario)
+        return
     if scenario == "garbage_crash_file":
         # Written without installing: this process's own sender would send it.
         spool = crash.CrashSpool(os.environ["CRASH_APP_SPOOL"])

@@ -354,3 +354,43 @@ def test_uninstall_leaves_a_later_hook_in_place_and_stops_reporting(
 
     expected = (True, ["later", "before"], 0)
     assert expected == result
+
+
+def _inner_span_ids(stderr: str) -> tuple[int, int]:
+    line = next(line for line in stderr.splitlines() if line.startswith("inner span"))
+    trace_id, span_id = line.split()[2:4]
+    return int(trace_id), int(span_id)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "kind"),
+    [("thread_in_span", "thread"), ("main_in_span", "main_thread")],
+)
+def test_crash_that_escaped_spans_carries_the_innermost_span_context(
+    run_app: Callable[..., AppRun], scenario: str, kind: str
+) -> None:
+    """A crash leaving two spans is emitted in the context of the inner one."""
+    run = run_app(scenario)
+
+    result = [
+        (r["attributes"]["healthai.crash.kind"], r["trace_id"], r["span_id"])
+        for r in run.records
+    ]
+
+    expected = [(kind, *_inner_span_ids(run.stderr))]
+    assert expected == result
+
+
+def test_crash_of_another_exception_does_not_borrow_an_earlier_span(
+    run_app: Callable[..., AppRun],
+) -> None:
+    """After a handled error in a span, a different crash carries no trace id."""
+    run = run_app("handled_then_thread")
+
+    result = [
+        (r["attributes"]["exception.message"], r["trace_id"], r["span_id"])
+        for r in run.records
+    ]
+
+    expected = [("no record for patient MRN-0042", 0, 0)]
+    assert expected == result
