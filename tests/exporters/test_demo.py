@@ -87,6 +87,14 @@ def test_demo_finds_the_drifted_features_and_groups_the_crashes() -> None:
     assert first_cause in {"creatinine_mg_dl", "prior_admissions_12m"}
     assert "highest level CRITICAL" in drift
     assert "crashes: 5 worker threads crashed, 2 crash groups formed" in result
+    groups = sorted(
+        (line.split()[2], line.split(maxsplit=4)[4])
+        for line in completed.stdout.splitlines()
+        if line.strip().startswith("group ")
+    )
+    assert [("x1", "KeyError: 'pager'"), ("x4", "KeyError: 'creatinine_mg_dl'")] == (
+        groups
+    )
 
 
 def _closed_port() -> int:
