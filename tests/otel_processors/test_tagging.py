@@ -265,30 +265,37 @@ def test_tagged_span_without_error_status_is_classified_and_counted(
     assert expected == result
 
 
-def test_tagged_log_record_without_exception_is_classified_and_counted(
-    meters: tuple[MeterProvider, InMemoryMetricReader],
-) -> None:
-    """``logger.error(..., extra=log_extra(code))`` is classified by that code."""
+def _log_error(
+    meter_provider: MeterProvider, message: str, extra: dict[str, str] | None
+) -> dict[str, object]:
+    """Log one error through the taxonomy; return the exported attributes."""
     memory = InMemoryLogRecordExporter()
     provider = LoggerProvider(resource=Resource({"service.name": "risk"}))
     provider.add_log_record_processor(
         TaxonomyLogRecordProcessor(
             classifier=Classifier(Registry.builtin()),
             scrubber=Scrubber(),
-            error_counter=ClassifiedErrorCounter(meters[0]),
+            error_counter=ClassifiedErrorCounter(meter_provider),
         )
     )
     provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
-    logger = logging.getLogger("tests.tagging.untyped")
+    logger = logging.getLogger("tests.tagging.logged")
     logger.propagate = False
     handler = HealthAILoggingHandler(logger_provider=provider)
     logger.addHandler(handler)
     try:
-        logger.error("No recent vitals", extra=log_extra("HAI-DATA-401"))
+        logger.error(message, extra=extra)
     finally:
         logger.removeHandler(handler)
         provider.shutdown()
-    exported = dict(memory.get_finished_logs()[0].log_record.attributes or {})
+    return dict(memory.get_finished_logs()[0].log_record.attributes or {})
+
+
+def test_tagged_log_record_without_exception_is_classified_and_counted(
+    meters: tuple[MeterProvider, InMemoryMetricReader],
+) -> None:
+    """``logger.error(..., extra=log_extra(code))`` is classified by that code."""
+    exported = _log_error(meters[0], "No recent vitals", log_extra("HAI-DATA-401"))
 
     result = (
         exported.get(attrs.ERROR_SUBCATEGORY),
@@ -308,26 +315,7 @@ def test_untagged_log_record_without_exception_is_not_classified(
     meters: tuple[MeterProvider, InMemoryMetricReader],
 ) -> None:
     """An ordinary error log with no exception and no code stays unclassified."""
-    memory = InMemoryLogRecordExporter()
-    provider = LoggerProvider()
-    provider.add_log_record_processor(
-        TaxonomyLogRecordProcessor(
-            classifier=Classifier(Registry.builtin()),
-            scrubber=Scrubber(),
-            error_counter=ClassifiedErrorCounter(meters[0]),
-        )
-    )
-    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
-    logger = logging.getLogger("tests.tagging.plain")
-    logger.propagate = False
-    handler = HealthAILoggingHandler(logger_provider=provider)
-    logger.addHandler(handler)
-    try:
-        logger.error("Queue is getting long")
-    finally:
-        logger.removeHandler(handler)
-        provider.shutdown()
-    exported = dict(memory.get_finished_logs()[0].log_record.attributes or {})
+    exported = _log_error(meters[0], "Queue is getting long", None)
 
     result = (attrs.ERROR_CODE in exported, _data_points(meters[1]))
 
