@@ -12,6 +12,8 @@ What the report contains:
   feature the window leaves out is absent from the report (its hysteresis is
   left as it was), and a window feature unknown to the reference is ignored
   with a warning logged once;
+- the performance level (when labelled score counts are given) goes through
+  the same hysteresis as the features and the score;
 - a feature whose counts do not fit (wrong length, NaN, infinite or negative
   counts) gets a ``FeatureDrift`` with ``error`` set and empty statistics, and
   is OK; ``evaluate`` does not raise on bad data.
@@ -19,6 +21,7 @@ What the report contains:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections import deque
@@ -34,7 +37,7 @@ from exporters.drift.levels import (
     Hysteresis,
     classify,
 )
-from exporters.drift.performance import assess_performance
+from exporters.drift.performance import assess_performance, performance_ratios
 from exporters.drift.reference import FeatureReference, Reference
 from exporters.drift.report import (
     DriftReport,
@@ -133,6 +136,12 @@ class DriftMonitor:
             self._score_centres = bin_centres(reference.score.layout)
         self._reference_performance = _reference_performance(reference)
         self._performance_skips = 0
+        self._performance_hysteresis = Hysteresis(
+            self._policy.raise_after,
+            self._policy.raise_window,
+            self._policy.clear_after,
+            self._policy.clear_ratio,
+        )
 
     @property
     def policy(self) -> DriftPolicy:
@@ -206,7 +215,7 @@ class DriftMonitor:
                         problem,
                     )
                 return None
-        return assess_performance(
+        report = assess_performance(
             {
                 k: np.asarray(v, dtype=np.float64)
                 for k, v in window.score_by_outcome.items()
@@ -216,6 +225,12 @@ class DriftMonitor:
             self._policy.performance,
             self._policy.alpha,
         )
+        if report is None:
+            return None
+        level = self._performance_hysteresis.update_ratios(
+            report.raw_level, performance_ratios(report)
+        )
+        return dataclasses.replace(report, level=level)
 
     def _log_unknown(self, features: Mapping[str, object]) -> None:
         for name in features:

@@ -22,6 +22,7 @@ consecutive windows below ``clear_ratio`` times its threshold.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -282,6 +283,25 @@ class Hysteresis:
         Returns:
             The level after hysteresis.
         """
+        ratios = {
+            level: _ratio(value, threshold) for level, threshold in thresholds.items()
+        }
+        return self.update_ratios(raw_level, ratios)
+
+    def update_ratios(self, raw_level: Level, ratios: Mapping[Level, float]) -> Level:
+        """Take one window into account, given its statistic over each threshold.
+
+        For levels decided on more than one measure (performance), where no
+        single statistic and threshold exist: ``ratios[level]`` is 1 at that
+        level's line, and a window is quiet below ``clear_ratio``.
+
+        Args:
+            raw_level: the level of this window alone.
+            ratios: per level, the window's statistic over its threshold.
+
+        Returns:
+            The level after hysteresis.
+        """
         self._recent.append(raw_level)
         ranked = sorted(self._recent, reverse=True)
         # The raise_after-th highest raw level is the highest one reached often
@@ -298,8 +318,7 @@ class Hysteresis:
         if self.level == Level.OK:
             return self.level
 
-        threshold = thresholds.get(self.level, float("inf"))
-        quiet = not value >= self._clear_ratio * threshold
+        quiet = not ratios.get(self.level, 0.0) >= self._clear_ratio
         self._quiet = self._quiet + 1 if quiet else 0
         if self._quiet >= self._clear_after:
             self.level = Level(self.level - 1)
@@ -308,6 +327,13 @@ class Hysteresis:
             self._recent.clear()
             _logger.debug("Drift level cleared down to %s", self.level.name)
         return self.level
+
+
+def _ratio(value: float, threshold: float) -> float:
+    """``value / threshold``, where a zero threshold is passed by any value."""
+    if threshold > 0:
+        return value / threshold
+    return math.inf if value >= threshold else 0.0
 
 
 def _problem(policy: DriftPolicy) -> tuple[str, object, str] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from exporters.drift.statistics import STATISTIC_NAMES
 
@@ -98,8 +98,12 @@ class PerformanceReport:
         reference_ece: the same on the reference.
         brier: Brier score estimated from bins.
         reference_brier: the same on the reference.
-        level: the degradation level.
+        level: the degradation level, after hysteresis in a ``DriftReport``.
         n_labelled: labelled rows in the window.
+        raw_level: the level of this window alone.
+        thresholds: per measure (``auc_drop``, ``ece_rise``), the effective
+            threshold of each level: the larger of the floor and the noise
+            margin.
     """
 
     auc: float
@@ -110,6 +114,8 @@ class PerformanceReport:
     reference_brier: float
     level: Level
     n_labelled: float
+    raw_level: Level = Level.OK
+    thresholds: Mapping[str, Mapping[Level, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -155,7 +161,12 @@ def report_to_json(report: DriftReport) -> dict[str, object]:
             "brier": _number(perf.brier),
             "reference_brier": _number(perf.reference_brier),
             "level": perf.level.name,
+            "raw_level": perf.raw_level.name,
             "n_labelled": _number(perf.n_labelled),
+            "thresholds": {
+                measure: {level.name: _number(v) for level, v in values.items()}
+                for measure, values in perf.thresholds.items()
+            },
         }
 
     return {

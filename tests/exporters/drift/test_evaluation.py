@@ -237,8 +237,11 @@ def _labelled(
     return np.bincount(bins, minlength=layout.n_bins).astype(float), by_outcome
 
 
-def test_performance_degradation_raises_the_model_level() -> None:
-    """Outcomes decoupled from the score make performance, and the model, CRITICAL."""
+def test_performance_degradation_raises_the_model_level_through_hysteresis() -> None:
+    """Outcomes decoupled from the score: raw CRITICAL at once, CRITICAL at two.
+
+    The performance level needs 2 of the last 3 windows, like a feature.
+    """
     rng = np.random.default_rng(8)
     score, by_outcome = _labelled(rng, 100_000, 1.0)
     reference = Reference(
@@ -249,17 +252,22 @@ def test_performance_degradation_raises_the_model_level() -> None:
         score_by_outcome=by_outcome,
     )
     monitor = DriftMonitor(reference)
-    current, current_by_outcome = _labelled(rng, 5000, 0.3)
 
-    report = monitor.evaluate(
-        Window({}, score=current, score_by_outcome=current_by_outcome)
-    )
+    levels = []
+    for _ in range(2):
+        current, current_by_outcome = _labelled(rng, 5000, 0.3)
+        report = monitor.evaluate(
+            Window({}, score=current, score_by_outcome=current_by_outcome)
+        )
+        assert report.performance is not None
+        levels.append(
+            (report.performance.raw_level, report.performance.level, report.level)
+        )
+    result = levels
 
-    assert report.performance is not None
-    result = (report.performance.level, report.score.level if report.score else None)
-    expected = (Level.CRITICAL, Level.OK)
+    critical = Level.CRITICAL
+    expected = [(critical, Level.OK, Level.OK), (critical, critical, critical)]
     assert expected == result
-    assert report.level == Level.CRITICAL
 
 
 def test_score_counts_of_the_wrong_length_skip_performance() -> None:
