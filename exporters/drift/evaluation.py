@@ -320,7 +320,10 @@ class _Group:
 
         results = self._evaluate_valid(valid, counts, missing)
         for name, problem in errors.items():
-            results[name] = _error_drift(name, counts[name], missing, problem)
+            statistic = self._policies[self._index[name]].statistic
+            results[name] = _error_drift(
+                name, counts[name], missing, problem, statistic
+            )
 
         values = dict.fromkeys(self.names, math.nan)
         for name, drift in results.items():
@@ -387,6 +390,7 @@ class _Group:
                     for j in tops[i]
                     if terms[i, j] > 0
                 ),
+                level_statistic=policies[i].statistic,
             )
         return results
 
@@ -479,6 +483,7 @@ def _error_drift(
     counts: object,
     missing: Mapping[str, float],
     problem: str,
+    statistic: str,
 ) -> FeatureDrift:
     try:
         size = float(np.nansum(np.asarray(counts, dtype=np.float64)))
@@ -495,6 +500,7 @@ def _error_drift(
         noise_floor=math.nan,
         top_bins=(),
         error=problem,
+        level_statistic=statistic,
     )
 
 

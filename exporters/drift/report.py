@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from exporters.drift.statistics import STATISTIC_NAMES
 
 __all__ = [
+    "SCORE_FEATURE",
     "DriftReport",
     "FeatureDrift",
     "Level",
@@ -25,6 +26,11 @@ __all__ = [
     "render_table",
     "report_to_json",
 ]
+
+
+SCORE_FEATURE = "__score__"
+"""The name the model score goes by where features are named: metric labels,
+read errors. Double underscores keep it apart from any column name."""
 
 
 class Level(enum.IntEnum):
@@ -52,6 +58,7 @@ class FeatureDrift:
         top_bins: ``(bin label, PSI term)`` of the bins contributing most,
             largest first.
         error: why the feature could not be evaluated, else None.
+        level_statistic: the statistic ``level`` and ``thresholds`` are on.
     """
 
     name: str
@@ -64,6 +71,7 @@ class FeatureDrift:
     noise_floor: float
     top_bins: tuple[tuple[str, float], ...]
     error: str | None = None
+    level_statistic: str = "psi"
 
 
 @dataclass(frozen=True)
@@ -248,6 +256,7 @@ def _feature_to_json(drift: FeatureDrift) -> dict[str, object]:
         "noise_floor": _number(drift.noise_floor),
         "top_bins": [[label, _number(value)] for label, value in drift.top_bins],
         "error": drift.error,
+        "level_statistic": drift.level_statistic,
     }
 
 

@@ -36,6 +36,7 @@ import requests
 
 from exporters.drift.baseline import bin_counts, outcome_label, read_columns
 from exporters.drift.reference import Reference
+from exporters.drift.report import SCORE_FEATURE
 from exporters.errors import ExportersError
 from otel_processors.binning import OTHER_CATEGORY, BinLayout
 from otel_processors.errors import ConfigurationError
@@ -68,8 +69,6 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 WINDOW_FORMAT = "healthai-drift-window"
-SCORE = "score"
-"""The key of the score in ``WindowCounts.errors``."""
 
 
 class SourceError(ExportersError):
@@ -97,7 +96,8 @@ class WindowCounts:
         missing: missing values by feature.
         score: counts per score bin, or None.
         score_by_outcome: score counts by outcome label ("0", "1").
-        errors: why a feature (or ``"score"``) could not be read, by name.
+        errors: why a feature (or the score, as ``SCORE_FEATURE``) could not
+            be read, by name.
         clamped: negative per-bin differences that were clamped to zero.
     """
 
@@ -294,7 +294,7 @@ class PrometheusSource:
             by_outcome[labels["outcome"]][labels["le"]] = value
 
         if not buckets:
-            errors[SCORE] = "no series in the window"
+            errors[SCORE_FEATURE] = "no series in the window"
             return None, {}, 0
         try:
             score, clamped = counts_from_buckets(score_reference.layout, buckets)
@@ -307,7 +307,7 @@ class PrometheusSource:
                     split[outcome] = counts
                     clamped += negative
         except ValueError as exc:
-            errors[SCORE] = str(exc)
+            errors[SCORE_FEATURE] = str(exc)
             return None, {}, 0
         return score, split, clamped
 
@@ -560,7 +560,7 @@ def _load_json_window(source: str, reference: Reference) -> WindowCounts:
     if data.get("score") is not None and reference.score is not None:
         score = _counts(source, "score", data["score"])
         if score.shape != (reference.score.layout.n_bins,):
-            errors[SCORE] = "the score counts do not match the reference's bins"
+            errors[SCORE_FEATURE] = "the score counts do not match the reference's bins"
             score = None
         else:
             for outcome, counts in (data.get("score_by_outcome") or {}).items():

@@ -10,6 +10,7 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 
 from exporters.drift.reference import FeatureReference, Reference
+from exporters.drift.report import SCORE_FEATURE
 from exporters.drift.sources import (
     PrometheusSource,
     RecorderSource,
@@ -153,6 +154,24 @@ def test_json_window_with_wrong_bin_count_is_a_feature_error(tmp_path: Path) -> 
 
     result = (sorted(window.features), window.errors["delta"])
     assert (["ward"], f"2 counts in {path}, the reference has 4 bins") == result
+
+
+def test_score_counts_of_another_length_are_an_error_of_the_score_feature(
+    tmp_path: Path,
+) -> None:
+    """A score that does not fit is reported under ``SCORE_FEATURE``."""
+    path = tmp_path / "window.json"
+    path.write_text(
+        '{"format": "healthai-drift-window", "format_version": 1, "features": '
+        '{"delta": {"counts": [1, 2, 3, 4]}}, "score": [1, 2, 3]}',
+        encoding="utf-8",
+    )
+
+    window = load_window_file(path, _reference())
+
+    result = (sorted(window.errors), window.score)
+    expected = ([SCORE_FEATURE, "ward"], None)
+    assert expected == result
 
 
 def test_json_window_with_negative_counts_names_the_key(tmp_path: Path) -> None:
