@@ -17,6 +17,10 @@ Families (every one carries ``model``)::
     healthai_drift_noise_floor{feature}              gauge
     healthai_drift_window_samples{feature}           gauge
     healthai_drift_window_missing{feature}           gauge
+    healthai_drift_missing_share{feature}            gauge, missing over all values
+    healthai_drift_reference_missing_share{feature}  gauge
+    healthai_drift_missing_raw_level{feature}        gauge, missing-share rise alone
+    healthai_drift_missing_threshold{feature, level} gauge, of the rise
     healthai_drift_feature_error{feature}            gauge 1 when unreadable
     healthai_drift_model_level                       gauge
     healthai_drift_root_cause_score{feature}         gauge, top-K
@@ -141,6 +145,24 @@ class _Families:
             "window_samples", "Values in the window, missing excluded", feature
         )
         self.missing = _gauge("window_missing", "Missing values in the window", feature)
+        self.missing_share = _gauge(
+            "missing_share", "Missing over all values in the window", feature
+        )
+        self.reference_missing_share = _gauge(
+            "reference_missing_share",
+            "Missing over all values in the reference",
+            feature,
+        )
+        self.missing_raw_level = _gauge(
+            "missing_raw_level",
+            "Level of the missing-share rise in the last window alone",
+            feature,
+        )
+        self.missing_threshold = _gauge(
+            "missing_threshold",
+            "Effective threshold of the missing-share rise per level",
+            [*feature, "level"],
+        )
         self.feature_error = _gauge(
             "feature_error", "1 when the feature could not be evaluated", feature
         )
@@ -283,6 +305,14 @@ def _add_feature(
             threshold_labels = [*labels, drift.level_statistic, level.name.lower()]
             _add_finite(families.threshold, threshold_labels, value)
     _add_finite(families.noise_floor, labels, drift.noise_floor)
+    _add_finite(families.missing_share, labels, drift.missing_share)
+    _add_finite(families.reference_missing_share, labels, drift.reference_missing_share)
+    families.missing_raw_level.add_metric(labels, float(drift.missing_level))
+    for level, value in drift.missing_thresholds.items():
+        if level != Level.OK:
+            _add_finite(
+                families.missing_threshold, [*labels, level.name.lower()], value
+            )
 
 
 def _add_finite(

@@ -12,6 +12,11 @@ What the report contains:
   feature the window leaves out is absent from the report (its hysteresis is
   left as it was), and a window feature unknown to the reference is ignored
   with a warning logged once;
+- each feature's missing share (missing over all values) is compared with
+  the reference's: a rise above ``missing_rise_warning`` / ``_critical``, above
+  sampling noise and significant after Benjamini-Hochberg across the model's
+  features (a family of its own) raises the feature like drift does; the
+  feature's raw level is the worse of the two, through one hysteresis;
 - the performance level (when labelled score counts are given) goes through
   the same hysteresis as the features and the score;
 - a feature whose counts do not fit (wrong length, NaN, infinite or negative
@@ -46,7 +51,12 @@ from exporters.drift.report import (
     PerformanceReport,
 )
 from exporters.drift.root_cause import rank_root_causes, top_bin_indices
-from exporters.drift.significance import NoiseFloorCalibrator, benjamini_hochberg
+from exporters.drift.significance import (
+    MissingShareTest,
+    NoiseFloorCalibrator,
+    benjamini_hochberg,
+    missing_share_test,
+)
 from exporters.drift.statistics import (
     STATISTIC_NAMES,
     bin_centres,
@@ -268,6 +278,12 @@ class _Group:
         self._centres, _ = pad_rows(
             [bin_centres(ref.layout) for ref in references], repeat_last=True
         )
+        self._reference_missing = np.asarray(
+            [float(ref.missing) for ref in references], dtype=np.float64
+        )
+        self._reference_present = np.nansum(
+            np.where(self._mask, self._counts, 0.0), axis=1
+        )
         self._reference_errors = {
             ref.name: problem
             for ref in references
@@ -361,11 +377,26 @@ class _Group:
         warning = np.maximum([p.warning for p in policies], noise)
         critical = np.maximum([p.critical for p in policies], noise)
         raw = classify(values, warning, critical, significant)
+        share = self._missing_share(rows, names, missing, found.current_size)
+        rise = share.share - share.reference_share
+        missing_warning = np.maximum(self._policy.missing_rise_warning, share.margin)
+        missing_critical = np.maximum(self._policy.missing_rise_critical, share.margin)
+        missing_raw = classify(
+            rise,
+            missing_warning,
+            missing_critical,
+            benjamini_hochberg(share.p_value, self._policy.fdr_q),
+        )
+        combined = np.maximum(raw, missing_raw)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            warning_ratio = np.fmax(values / warning, rise / missing_warning)
+            critical_ratio = np.fmax(values / critical, rise / missing_critical)
 
         columns = {key: found.get(key).tolist() for key in STATISTIC_NAMES}
         terms = np.nan_to_num(found.psi_terms, nan=0.0)
         tops = top_bin_indices(terms, _TOP_BINS)
-        raw_values = raw.tolist()
+        raw_values = combined.tolist()
+        missing_values = missing_raw.tolist()
         results = {}
         for i, name in enumerate(names):
             thresholds = {
@@ -373,9 +404,11 @@ class _Group:
                 Level.CRITICAL: float(critical[i]),
             }
             raw_level = _LEVELS[raw_values[i]]
-            level = self._hysteresis[name].update(
-                raw_level, float(values[i]), thresholds
-            )
+            ratios = {
+                Level.WARNING: float(warning_ratio[i]),
+                Level.CRITICAL: float(critical_ratio[i]),
+            }
+            level = self._hysteresis[name].update_ratios(raw_level, ratios)
             results[name] = FeatureDrift(
                 name=name,
                 statistics={key: column[i] for key, column in columns.items()},
@@ -391,8 +424,32 @@ class _Group:
                     if terms[i, j] > 0
                 ),
                 level_statistic=policies[i].statistic,
+                missing_share=float(share.share[i]),
+                reference_missing_share=float(share.reference_share[i]),
+                missing_level=_LEVELS[missing_values[i]],
+                missing_thresholds={
+                    Level.WARNING: float(missing_warning[i]),
+                    Level.CRITICAL: float(missing_critical[i]),
+                },
             )
         return results
+
+    def _missing_share(
+        self,
+        rows: npt.NDArray[np.intp],
+        names: list[str],
+        missing: Mapping[str, float],
+        present: FloatArray,
+    ) -> MissingShareTest:
+        """Compare each row's missing share with its reference's."""
+        current_missing = np.asarray([_missing_count(missing, n) for n in names])
+        return missing_share_test(
+            self._reference_missing[rows],
+            self._reference_present[rows],
+            current_missing,
+            present,
+            self._policy.alpha,
+        )
 
     def _calibrate(
         self,

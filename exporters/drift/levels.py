@@ -114,6 +114,10 @@ class DriftPolicy:
         clear_after: consecutive quiet windows needed to drop a level.
         clear_ratio: a window is quiet below this fraction of the threshold.
         noise_draws: simulated windows per noise floor.
+        missing_rise_warning: rise of a feature's missing share (missing over
+            all values) from the reference's that warns, when also above
+            sampling noise and significant after FDR control.
+        missing_rise_critical: rise of the missing share that is critical.
         features: per-feature overrides.
         score: policy of the model score; None uses the defaults.
         performance: thresholds of performance degradation.
@@ -129,6 +133,8 @@ class DriftPolicy:
     clear_after: int = 3
     clear_ratio: float = 0.8
     noise_draws: int = 200
+    missing_rise_warning: float = 0.1
+    missing_rise_critical: float = 0.25
     features: Mapping[str, FeaturePolicy] = field(default_factory=dict)
     score: FeaturePolicy | None = None
     performance: PerformancePolicy = field(default_factory=PerformancePolicy)
@@ -361,6 +367,12 @@ def _problem(policy: DriftPolicy) -> tuple[str, object, str] | None:
             "must be in (0, 1]",
         ),
         ("noise_draws", policy.noise_draws, policy.noise_draws >= 20, "must be >= 20"),
+        (
+            "missing_rise_warning",
+            policy.missing_rise_warning,
+            0.0 < policy.missing_rise_warning < policy.missing_rise_critical <= 1.0,
+            "need 0 < missing_rise_warning < missing_rise_critical <= 1",
+        ),
     ]
     for key, value, ok, reason in checks:
         if not ok:
@@ -412,7 +424,17 @@ def _check_statistic(value: object, source: str, key: str) -> None:
 
 
 _INTEGER_KEYS = frozenset({"raise_after", "raise_window", "clear_after", "noise_draws"})
-_FLOAT_KEYS = frozenset({"warning", "critical", "alpha", "fdr_q", "clear_ratio"})
+_FLOAT_KEYS = frozenset(
+    {
+        "warning",
+        "critical",
+        "alpha",
+        "fdr_q",
+        "clear_ratio",
+        "missing_rise_warning",
+        "missing_rise_critical",
+    }
+)
 
 
 def _coerce(values: dict[str, Any], source: str) -> dict[str, Any]:

@@ -59,6 +59,12 @@ class FeatureDrift:
             largest first.
         error: why the feature could not be evaluated, else None.
         level_statistic: the statistic ``level`` and ``thresholds`` are on.
+        missing_share: missing over all values in the window.
+        reference_missing_share: the same in the reference.
+        missing_level: the level of this window's missing-share rise alone;
+            ``raw_level`` is the worse of it and the distribution's.
+        missing_thresholds: the effective threshold of the rise per level,
+            the larger of the policy's floor and the noise margin.
     """
 
     name: str
@@ -72,6 +78,10 @@ class FeatureDrift:
     top_bins: tuple[tuple[str, float], ...]
     error: str | None = None
     level_statistic: str = "psi"
+    missing_share: float = math.nan
+    reference_missing_share: float = math.nan
+    missing_level: Level = Level.OK
+    missing_thresholds: Mapping[Level, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -257,6 +267,13 @@ def _feature_to_json(drift: FeatureDrift) -> dict[str, object]:
         "top_bins": [[label, _number(value)] for label, value in drift.top_bins],
         "error": drift.error,
         "level_statistic": drift.level_statistic,
+        "missing_share": _number(drift.missing_share),
+        "reference_missing_share": _number(drift.reference_missing_share),
+        "missing_level": drift.missing_level.name,
+        "missing_thresholds": {
+            level.name: _number(value)
+            for level, value in drift.missing_thresholds.items()
+        },
     }
 
 

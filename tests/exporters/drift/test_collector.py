@@ -33,6 +33,10 @@ def _drift(
         noise_floor=0.004,
         top_bins=(("[1, 2)", psi),),
         error=error,
+        missing_share=0.003,
+        reference_missing_share=0.001,
+        missing_level=Level.WARNING if name == "creatinine" else Level.OK,
+        missing_thresholds={Level.WARNING: 0.1, Level.CRITICAL: 0.25},
     )
 
 
@@ -195,6 +199,27 @@ def test_an_unreadable_score_is_published_under_the_score_feature_name() -> None
     )
 
     expected = ["__score__", "ward"]
+    assert expected == result
+
+
+def test_missing_shares_their_level_and_thresholds_are_published() -> None:
+    """The window's and reference's missing shares, raw level and thresholds."""
+    samples = _samples(_scrape(DriftCollector(lambda: [_status()])))
+
+    labels = (("feature", "creatinine"), ("model", "readmission"))
+    result = (
+        samples[("healthai_drift_missing_share", labels)],
+        samples[("healthai_drift_reference_missing_share", labels)],
+        samples[("healthai_drift_missing_raw_level", labels)],
+        samples[
+            (
+                "healthai_drift_missing_threshold",
+                (*labels[:1], ("level", "warning"), labels[1]),
+            )
+        ],
+    )
+
+    expected = (0.003, 0.001, 1.0, 0.1)
     assert expected == result
 
 

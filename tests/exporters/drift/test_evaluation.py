@@ -199,6 +199,87 @@ def test_the_same_shift_on_fifty_rows_stays_under_the_noise_floor() -> None:
     assert age.noise_floor > 0.1
 
 
+def _reference_with_missing(share: float) -> Reference:
+    """Three normal features, each missing in ``share`` of 200 000 rows."""
+    rng = np.random.default_rng(21)
+    features = {}
+    for name in ("age", "bmi", "creatinine"):
+        missing = int(rng.binomial(200_000, share))
+        counts = _bin(rng.normal(size=200_000 - missing))
+        features[name] = FeatureReference(name, _NORMAL, counts, missing=missing)
+    return Reference("readmission", "1", features)
+
+
+def _window_with_missing(
+    rng: np.random.Generator, size: int, shares: dict[str, float]
+) -> Window:
+    counts, missing = {}, {}
+    for name, share in shares.items():
+        absent = int(rng.binomial(size, share))
+        counts[name] = _bin(rng.normal(size=size - absent))
+        missing[name] = float(absent)
+    return Window(counts, missing=missing)
+
+
+def test_a_feature_going_ninety_percent_missing_is_critical() -> None:
+    """From 5 % to 90 % missing: raw CRITICAL at once, CRITICAL after two windows.
+
+    The values that remain come from the reference distribution, so only the
+    missing share can raise it; the other features stay OK.
+    """
+    monitor = DriftMonitor(_reference_with_missing(0.05))
+    rng = np.random.default_rng(22)
+    shares = {"age": 0.9, "bmi": 0.05, "creatinine": 0.05}
+
+    levels = []
+    for _ in range(2):
+        report = monitor.evaluate(_window_with_missing(rng, 2000, shares))
+        age = report.features["age"]
+        levels.append((age.missing_level, age.raw_level, age.level, report.level))
+    others = {report.features[n].raw_level for n in ("bmi", "creatinine")}
+    result = (levels, others, round(report.features["age"].missing_share, 1))
+
+    critical, ok = Level.CRITICAL, Level.OK
+    expected = (
+        [(critical, critical, ok, ok), (critical, critical, critical, critical)],
+        {ok},
+        0.9,
+    )
+    assert expected == result
+
+
+@pytest.mark.parametrize("window_size", [50, 500, 20_000])
+def test_missingness_at_the_reference_rate_raises_no_level(
+    window_size: int, record_property: Callable[[str, object], None]
+) -> None:
+    """200 windows missing 5 % as the reference does: at most 1 % raise a level.
+
+    A reference without any missing value and windows with 1 % missing stay
+    quiet too. Counted is the model level (after hysteresis); the share of
+    windows with a raw missing level is recorded and shown as well.
+    """
+    rates, raw_rates = [], []
+    for share, reference_share in ((0.05, 0.05), (0.01, 0.0)):
+        monitor = DriftMonitor(_reference_with_missing(reference_share))
+        rng = np.random.default_rng(window_size)
+        shares = dict.fromkeys(("age", "bmi", "creatinine"), share)
+        raised = raw = 0
+        for _ in range(200):
+            report = monitor.evaluate(_window_with_missing(rng, window_size, shares))
+            raised += report.level > Level.OK
+            raw += any(d.missing_level > Level.OK for d in report.features.values())
+        rates.append(raised / 200)
+        raw_rates.append(raw / 200)
+    record_property("missing_false_alarm_rates", rates)
+    record_property("missing_raw_false_alarm_rates", raw_rates)
+
+    result = max(rates)
+
+    assert result <= 0.01, (
+        f"{window_size} rows: level raised in {rates}, raw in {raw_rates} of windows"
+    )
+
+
 def test_bad_counts_give_an_error_entry_and_not_an_exception() -> None:
     """Wrong length, NaN and negative counts are reported per feature."""
     monitor = DriftMonitor(_normal_reference())
