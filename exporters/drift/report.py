@@ -215,10 +215,22 @@ def render_table(report: DriftReport) -> str:
         report: the report.
 
     Returns:
-        Lines: a header, one row per feature (score last), then performance
-        and the top root causes when present.
+        Lines: a header, one row per feature (score last) with its window
+        size ``n`` and missing values (count and share of all values), then a
+        line per feature at WARNING or above naming its top bins (and its
+        missing share when that raised it), errors, performance and the top
+        root causes when present.
     """
-    columns = ("feature", "level", "raw", *STATISTIC_NAMES, "warn", "crit", "n")
+    columns = (
+        "feature",
+        "level",
+        "raw",
+        *STATISTIC_NAMES,
+        "warn",
+        "crit",
+        "n",
+        "missing",
+    )
     rows: list[tuple[str, ...]] = [columns]
     drifts = list(report.features.values())
     if report.score is not None:
@@ -234,6 +246,7 @@ def render_table(report: DriftReport) -> str:
         ).rstrip()
         for row in rows
     )
+    lines.extend(_flagged_lines(drifts))
     lines.extend(_error_lines(drifts))
 
     if report.performance is not None:
@@ -287,7 +300,32 @@ def _table_row(drift: FeatureDrift) -> tuple[str, ...]:
         _cell(drift.thresholds.get(Level.WARNING)),
         _cell(drift.thresholds.get(Level.CRITICAL)),
         f"{drift.sample_size:g}",
+        _missing_cell(drift),
     )
+
+
+def _missing_cell(drift: FeatureDrift) -> str:
+    if not math.isfinite(drift.missing):
+        return "-"
+    if not math.isfinite(drift.missing_share):
+        return f"{drift.missing:g}"
+    return f"{drift.missing:g} ({drift.missing_share:.1%})"
+
+
+def _flagged_lines(drifts: list[FeatureDrift]) -> list[str]:
+    lines = []
+    for drift in drifts:
+        if drift.error is not None or max(drift.level, drift.raw_level) < Level.WARNING:
+            continue
+        bins = ", ".join(f"{label} {value:.3g}" for label, value in drift.top_bins)
+        line = f"{drift.name}: top bins {bins or '-'}"
+        if drift.missing_level >= Level.WARNING:
+            line += (
+                f"; missing {drift.missing_share:.1%} (reference "
+                f"{drift.reference_missing_share:.1%})"
+            )
+        lines.append(line)
+    return lines
 
 
 def _error_lines(drifts: list[FeatureDrift]) -> list[str]:
