@@ -251,6 +251,11 @@ class ModelRecorder:
         """The layout of each feature."""
         return {feature.name: feature.layout for feature in self._features}
 
+    @property
+    def score_layout(self) -> BinLayout | None:
+        """The layout of the score, None when the score is not recorded."""
+        return None if self._score is None else self._score.layout
+
     def record(
         self,
         features: Mapping[str, object],

@@ -375,7 +375,8 @@ class RecorderSource:
     Args:
         recorder: the recorder to read.
         reference: the reference; features whose layout differs from the
-            recorder's are reported in ``errors``.
+            recorder's are reported in ``errors``, and so is the score (as
+            ``SCORE_FEATURE``, its counts then left out).
     """
 
     def __init__(self, recorder: ModelRecorder, reference: Reference) -> None:
@@ -388,6 +389,15 @@ class RecorderSource:
             for name, ref in reference.features.items()
             if layouts.get(name) != ref.layout
         }
+        score_layout = recorder.score_layout
+        if (
+            reference.score is not None
+            and score_layout is not None
+            and score_layout != reference.score.layout
+        ):
+            self._errors[SCORE_FEATURE] = (
+                "the recorder's score layout differs from the reference"
+            )
 
     def fetch(self) -> WindowCounts:
         """Return the counts recorded since the previous call (or creation)."""
@@ -411,7 +421,11 @@ class RecorderSource:
             if name in self.reference.features
         }
         score = None
-        if current.score is not None and self.reference.score is not None:
+        if (
+            current.score is not None
+            and self.reference.score is not None
+            and SCORE_FEATURE not in self._errors
+        ):
             score = delta(current.score, previous.score if previous else None)
         by_outcome = {
             outcome: delta(

@@ -115,6 +115,25 @@ def test_recorder_with_other_bins_is_reported_per_feature() -> None:
     assert (["ward"], ["delta"]) == result
 
 
+def test_recorder_with_other_score_bins_reports_the_score() -> None:
+    """A score recorded in other bins is an error of ``SCORE_FEATURE``, not read."""
+    reference = _reference()
+    recorder = ModelRecorder(
+        "sepsis",
+        reference.layouts(),
+        BinLayout.numeric([0.25, 0.75]),
+        meter_provider=MeterProvider(),
+    )
+    recorder.record({"delta": 1.0, "ward": "ed"}, score=0.9, outcome=1)
+
+    window = RecorderSource(recorder, reference).fetch()
+
+    result = (sorted(window.features), sorted(window.errors), window.score)
+    expected = (["delta", "ward"], [SCORE_FEATURE], None)
+    assert expected == result
+    assert {} == window.score_by_outcome
+
+
 def test_json_window_file_round_trips(tmp_path: Path) -> None:
     """A saved JSON window reads back with the same counts."""
     window = WindowCounts(
