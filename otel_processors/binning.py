@@ -11,7 +11,13 @@ A numeric layout with inner edges ``e0 < e1 < ... < e(k-1)`` has ``k + 1`` bins:
 
 A categorical layout with categories ``c0 ... c(m-1)`` has ``m + 1`` bins, the
 last one, ``other``, taking every value outside the set. Missing values (None,
-NaN) fall in no bin: they are counted apart, as a data-quality signal.
+NaN, and infinities for numeric layouts) fall in no bin: they are counted
+apart, as a data-quality signal.
+
+Categories are compared as text, through ``category_key``: an integral float
+reads as the integer it is (``1.0`` -> ``"1"``), because an integer column
+with nulls comes out of Parquet (and pandas) as floats while the service
+records the integers.
 """
 
 from __future__ import annotations
@@ -23,9 +29,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["OTHER_CATEGORY", "BinLayout"]
+__all__ = ["OTHER_CATEGORY", "BinLayout", "category_key"]
 
 OTHER_CATEGORY = "__other__"
+
+
+def category_key(value: object) -> str:
+    """The text a categorical value is compared by.
+
+    Integral finite floats lose their ``.0`` (``1.0`` -> ``"1"``); booleans and
+    everything else are ``str(value)``.
+
+    Args:
+        value: a value that is not missing.
+
+    Returns:
+        The category text.
+    """
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -81,9 +104,10 @@ class BinLayout:
     def bin_index(self, value: object) -> int | None:
         """Return the bin of ``value``, or None when it is missing.
 
-        Numeric layouts treat None and NaN as missing; a value that cannot be
-        read as a number is missing too. Categorical layouts treat None and NaN
-        as missing and anything outside the categories as ``other``.
+        Numeric layouts treat None, NaN and infinities as missing; a value that
+        cannot be read as a number is missing too. Categorical layouts treat
+        None and NaN as missing and anything outside the categories (compared
+        by ``category_key``) as ``other``.
         """
         if value is None:
             return None
@@ -92,7 +116,7 @@ class BinLayout:
             if isinstance(value, float) and math.isnan(value):
                 return None
             try:
-                return self.categories.index(str(value))
+                return self.categories.index(category_key(value))
             except ValueError:
                 return len(self.categories)
 
@@ -100,7 +124,7 @@ class BinLayout:
             number = float(value)  # type: ignore[arg-type]  # anything float() takes
         except (TypeError, ValueError):
             return None
-        if math.isnan(number):
+        if not math.isfinite(number):
             return None
         return bisect.bisect_right(self.edges, number)
 

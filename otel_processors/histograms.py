@@ -58,7 +58,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from otel_processors._guard import record_failure
-from otel_processors.binning import OTHER_CATEGORY, BinLayout
+from otel_processors.binning import OTHER_CATEGORY, BinLayout, category_key
 from otel_processors.errors import ConfigurationError
 
 __all__ = [
@@ -142,7 +142,7 @@ class _Feature:
         if self.layout.kind == "categorical":
             if isinstance(value, float) and math.isnan(value):
                 return None
-            return self.categories.get(str(value), self.other)
+            return self.categories.get(category_key(value), self.other)
         try:
             number = float(value)  # type: ignore[arg-type]  # anything float() takes
         except (TypeError, ValueError):
@@ -250,6 +250,11 @@ class ModelRecorder:
     def layouts(self) -> dict[str, BinLayout]:
         """The layout of each feature."""
         return {feature.name: feature.layout for feature in self._features}
+
+    @property
+    def score_layout(self) -> BinLayout | None:
+        """The layout of the score, None when the score is not recorded."""
+        return None if self._score is None else self._score.layout
 
     def record(
         self,

@@ -11,10 +11,10 @@ import sys
 
 from exporters.commands import Subparsers
 from exporters.drift.baseline import build_reference, read_columns
-from exporters.drift.config import load_serve_config
+from exporters.drift.config import load_serve_config, parse_feature_importance
 from exporters.drift.evaluation import DriftMonitor
 from exporters.drift.levels import DriftPolicy
-from exporters.drift.reference import load_reference, save_reference
+from exporters.drift.reference import Reference, load_reference, save_reference
 from exporters.drift.report import Level, render_table, report_to_json
 from exporters.drift.server import DriftServer
 from exporters.drift.sources import load_window_file
@@ -41,10 +41,13 @@ example:
 _COMPARE_EPILOG = """\
 The current window is a JSON window file (counts in the reference's bins) or
 raw rows in CSV or Parquet, binned here. One window has no history, so the
-levels shown are the window's own (no hysteresis).
+levels shown are the window's own (no hysteresis), and root causes are ranked
+without the correlation of each feature's drift with the score's over recent
+windows (taken as unknown): by drift ratio, times --importance when given.
 
 example:
-  healthai-telemetry drift compare --reference ref.json --current today.csv
+  healthai-telemetry drift compare --reference ref.json --current today.csv \
+      --importance shap.yaml
 """
 
 _SERVE_EPILOG = """\
@@ -141,6 +144,12 @@ def _register_compare(actions: Subparsers) -> None:
     )
     parser.add_argument("--outcome-column", help="outcome column of raw rows, 0/1")
     parser.add_argument(
+        "--importance",
+        metavar="FILE",
+        help="YAML or JSON mapping of feature to importance (e.g. mean |SHAP|), "
+        "for root causes",
+    )
+    parser.add_argument(
         "--fail-on",
         choices=("warning", "critical"),
         help="exit with status 1 when the model reaches this level",
@@ -205,6 +214,7 @@ def _compare(args: argparse.Namespace) -> int:
     try:
         reference = load_reference(args.reference)
         policy = _policy(args.policy)
+        importance = _importance(args.importance, reference)
         window = load_window_file(
             args.current,
             reference,
@@ -216,7 +226,8 @@ def _compare(args: argparse.Namespace) -> int:
 
     # One window has no history: raise on the first hit, i.e. no hysteresis.
     single = dataclasses.replace(policy, raise_after=1, raise_window=1)
-    report = DriftMonitor(reference, single).evaluate(window.to_window())
+    monitor = DriftMonitor(reference, single, feature_importance=importance)
+    report = monitor.evaluate(window.to_window())
 
     if args.json:
         data = report_to_json(report)
@@ -273,6 +284,13 @@ def _policy(path: str | None) -> DriftPolicy:
         return DriftPolicy()
     data = read_yaml(path, what="the policy", error=CommandError)
     return DriftPolicy.from_mapping(data or {}, source=os.fspath(path))
+
+
+def _importance(path: str | None, reference: Reference) -> dict[str, float] | None:
+    if path is None:
+        return None
+    data = read_yaml(path, what="the importance file", error=CommandError)
+    return parse_feature_importance(data, reference, source=os.fspath(path))
 
 
 def _names(text: str) -> list[str]:

@@ -13,8 +13,12 @@ counted into the same bins:
   ``x -/+ max(|x|, 1) / 2``.
 - categorical features keep their ``top_k`` most frequent categories; the rest
   are counted in ``other``.
-- missing values (empty cells, NaN, text that is not a number in a numeric
-  column) are counted apart.
+- missing values (empty cells, NaN, infinities and text that is not a number
+  in a numeric column) are counted apart, as the service's recorder counts
+  them.
+- categories are compared by ``binning.category_key``, so an integer column
+  with nulls, which Parquet gives as floats, keeps the categories ``"1"``,
+  ``"2"`` the service records, not ``"1.0"``, ``"2.0"``.
 
 Training data comes as columns (numpy arrays) through ``build_reference``, or
 from a CSV or Parquet file through ``read_columns``.
@@ -34,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from exporters.drift.reference import FeatureReference, Reference
-from otel_processors.binning import OTHER_CATEGORY, BinLayout
+from otel_processors.binning import OTHER_CATEGORY, BinLayout, category_key
 from otel_processors.errors import ConfigurationError
 
 __all__ = [
@@ -209,7 +213,9 @@ def categorical_layout(
     Returns:
         A categorical layout; ``[OTHER_CATEGORY]``-free, at least one category.
     """
-    counter = Counter(str(value) for value in values.tolist() if not _is_missing(value))
+    counter = Counter(
+        category_key(value) for value in values.tolist() if not _is_missing(value)
+    )
     counter.pop(OTHER_CATEGORY, None)
     ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
     categories = [name for name, _ in ranked[:top_k]]
@@ -225,15 +231,16 @@ def bin_counts(
 
     Args:
         layout: the bins.
-        values: the values; numeric layouts expect float64 (NaN is missing),
-            categorical ones any values (None and NaN are missing).
+        values: the values; numeric layouts expect float64 (NaN and
+            infinities are missing), categorical ones any values (None and
+            NaN are missing).
 
     Returns:
         The counts per bin (float64) and the number of missing values.
     """
     if layout.kind == "numeric":
         numbers = _as_float(values)
-        present = numbers[~np.isnan(numbers)]
+        present = numbers[np.isfinite(numbers)]
         indices = np.searchsorted(np.asarray(layout.edges), present, side="right")
         counts = np.bincount(indices, minlength=layout.n_bins).astype(np.float64)
         return counts, int(numbers.size - present.size)
@@ -246,7 +253,7 @@ def bin_counts(
         if _is_missing(value):
             missing += 1
             continue
-        counts[positions.get(str(value), other)] += 1
+        counts[positions.get(category_key(value), other)] += 1
     return counts, missing
 
 

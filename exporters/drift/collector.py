@@ -12,15 +12,23 @@ Families (every one carries ``model``)::
     healthai_drift_p_value{feature}                  gauge
     healthai_drift_level{feature}                    gauge 0 ok, 1 warning, 2 critical
     healthai_drift_raw_level{feature}                gauge, before hysteresis
-    healthai_drift_threshold{feature, level}         gauge, level warning|critical
+    healthai_drift_threshold{feature, statistic, level}
+                                                     gauge, level warning|critical
     healthai_drift_noise_floor{feature}              gauge
     healthai_drift_window_samples{feature}           gauge
     healthai_drift_window_missing{feature}           gauge
+    healthai_drift_missing_share{feature}            gauge, missing over all values
+    healthai_drift_reference_missing_share{feature}  gauge
+    healthai_drift_missing_raw_level{feature}        gauge, missing-share rise alone
+    healthai_drift_missing_threshold{feature, level} gauge, of the rise
     healthai_drift_feature_error{feature}            gauge 1 when unreadable
     healthai_drift_model_level                       gauge
     healthai_drift_root_cause_score{feature}         gauge, top-K
     healthai_drift_performance{measure}              gauge
-    healthai_drift_performance_level                 gauge
+    healthai_drift_performance_level                 gauge, after hysteresis
+    healthai_drift_performance_raw_level             gauge
+    healthai_drift_performance_threshold{measure, level}
+                                                     gauge, auc_drop|ece_rise
     healthai_drift_last_success_timestamp_seconds    gauge
     healthai_drift_staleness_seconds                 gauge
     healthai_drift_evaluation_duration_seconds       gauge, last evaluation
@@ -38,12 +46,9 @@ from dataclasses import dataclass, field
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from exporters.drift.report import DriftReport, FeatureDrift, Level
+from exporters.drift.report import SCORE_FEATURE, DriftReport, FeatureDrift, Level
 
 __all__ = ["SCORE_FEATURE", "DriftCollector", "ModelStatus"]
-
-SCORE_FEATURE = "__score__"
-"""The ``feature`` label value of the model score's drift."""
 
 
 @dataclass(frozen=True)
@@ -130,8 +135,8 @@ class _Families:
         )
         self.threshold = _gauge(
             "threshold",
-            "Effective threshold of the feature's statistic per level",
-            [*feature, "level"],
+            "Effective threshold of the feature's level statistic per level",
+            [*feature, "statistic", "level"],
         )
         self.noise_floor = _gauge(
             "noise_floor", "Value of the statistic reached by sampling noise", feature
@@ -140,6 +145,24 @@ class _Families:
             "window_samples", "Values in the window, missing excluded", feature
         )
         self.missing = _gauge("window_missing", "Missing values in the window", feature)
+        self.missing_share = _gauge(
+            "missing_share", "Missing over all values in the window", feature
+        )
+        self.reference_missing_share = _gauge(
+            "reference_missing_share",
+            "Missing over all values in the reference",
+            feature,
+        )
+        self.missing_raw_level = _gauge(
+            "missing_raw_level",
+            "Level of the missing-share rise in the last window alone",
+            feature,
+        )
+        self.missing_threshold = _gauge(
+            "missing_threshold",
+            "Effective threshold of the missing-share rise per level",
+            [*feature, "level"],
+        )
         self.feature_error = _gauge(
             "feature_error", "1 when the feature could not be evaluated", feature
         )
@@ -155,7 +178,19 @@ class _Families:
             "performance", "Model performance on labelled rows", ["model", "measure"]
         )
         self.performance_level = _gauge(
-            "performance_level", "Performance degradation level", ["model"]
+            "performance_level",
+            "Performance degradation level after hysteresis",
+            ["model"],
+        )
+        self.performance_raw_level = _gauge(
+            "performance_raw_level",
+            "Performance degradation level of the last window alone",
+            ["model"],
+        )
+        self.performance_threshold = _gauge(
+            "performance_threshold",
+            "Effective threshold of the AUC drop or calibration-error rise",
+            ["model", "measure", "level"],
         )
         self.last_success = _gauge(
             "last_success_timestamp_seconds",
@@ -219,8 +254,11 @@ def _add_status(
     for drift in drifts:
         name = SCORE_FEATURE if drift is report.score else drift.name
         _add_feature(families, model, name, drift)
+    published = set(report.features)
+    if report.score is not None:
+        published.add(SCORE_FEATURE)
     for name in status.feature_errors:
-        if name not in report.features:
+        if name not in published:
             families.feature_error.add_metric([model, name], 1.0)
 
     for cause in report.root_causes[:top_k]:
@@ -238,6 +276,11 @@ def _add_status(
         ):
             _add_finite(families.performance, [model, measure], getattr(perf, measure))
         families.performance_level.add_metric([model], float(perf.level))
+        families.performance_raw_level.add_metric([model], float(perf.raw_level))
+        for measure, thresholds in sorted(perf.thresholds.items()):
+            for level, value in thresholds.items():
+                labels = [model, measure, level.name.lower()]
+                _add_finite(families.performance_threshold, labels, value)
 
 
 def _add_feature(
@@ -259,8 +302,17 @@ def _add_feature(
             _add_finite(families.statistic, [*labels, statistic], value)
     for level, value in drift.thresholds.items():
         if level != Level.OK:
-            _add_finite(families.threshold, [*labels, level.name.lower()], value)
+            threshold_labels = [*labels, drift.level_statistic, level.name.lower()]
+            _add_finite(families.threshold, threshold_labels, value)
     _add_finite(families.noise_floor, labels, drift.noise_floor)
+    _add_finite(families.missing_share, labels, drift.missing_share)
+    _add_finite(families.reference_missing_share, labels, drift.reference_missing_share)
+    families.missing_raw_level.add_metric(labels, float(drift.missing_level))
+    for level, value in drift.missing_thresholds.items():
+        if level != Level.OK:
+            _add_finite(
+                families.missing_threshold, [*labels, level.name.lower()], value
+            )
 
 
 def _add_finite(

@@ -44,6 +44,7 @@ __all__ = [
     "ServeConfig",
     "load_serve_config",
     "parse_duration",
+    "parse_feature_importance",
     "parse_serve_config",
 ]
 
@@ -290,11 +291,35 @@ def _importance(
 ) -> dict[str, float] | None:
     if value is None:
         return None
+    return parse_feature_importance(
+        value, reference, source=source, key=f"{key}.feature_importance"
+    )
+
+
+def parse_feature_importance(
+    value: object, reference: Reference, *, source: str, key: str = ""
+) -> dict[str, float]:
+    """Validate a mapping of feature name to importance (a number >= 0).
+
+    Args:
+        value: the parsed mapping, e.g. from YAML or JSON.
+        reference: the reference whose features may be named.
+        source: where the mapping came from, named in errors.
+        key: the mapping's key in its file; empty for a whole file.
+
+    Returns:
+        The importance by feature.
+
+    Raises:
+        DriftConfigError: naming ``source``, the key and the value, for a
+            value that is not a mapping, an unknown feature or a weight that
+            is not a finite number >= 0.
+    """
     if not isinstance(value, dict):
-        _fail(source, f"{key}.feature_importance", value, "expected a mapping")
+        _fail(source, key or "(document)", value, "expected a mapping")
     importance: dict[str, float] = {}
     for name, weight in value.items():
-        entry = f"{key}.feature_importance.{name}"
+        entry = f"{key}.{name}" if key else str(name)
         if name not in reference.features:
             _fail(source, entry, weight, "not a feature of the reference")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)):

@@ -12,6 +12,13 @@ What the report contains:
   feature the window leaves out is absent from the report (its hysteresis is
   left as it was), and a window feature unknown to the reference is ignored
   with a warning logged once;
+- each feature's missing share (missing over all values) is compared with
+  the reference's: a rise above ``missing_rise_warning`` / ``_critical``, above
+  sampling noise and significant after Benjamini-Hochberg across the model's
+  features (a family of its own) raises the feature like drift does; the
+  feature's raw level is the worse of the two, through one hysteresis;
+- the performance level (when labelled score counts are given) goes through
+  the same hysteresis as the features and the score;
 - a feature whose counts do not fit (wrong length, NaN, infinite or negative
   counts) gets a ``FeatureDrift`` with ``error`` set and empty statistics, and
   is OK; ``evaluate`` does not raise on bad data.
@@ -19,6 +26,7 @@ What the report contains:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections import deque
@@ -34,7 +42,7 @@ from exporters.drift.levels import (
     Hysteresis,
     classify,
 )
-from exporters.drift.performance import assess_performance
+from exporters.drift.performance import assess_performance, performance_ratios
 from exporters.drift.reference import FeatureReference, Reference
 from exporters.drift.report import (
     DriftReport,
@@ -43,7 +51,12 @@ from exporters.drift.report import (
     PerformanceReport,
 )
 from exporters.drift.root_cause import rank_root_causes, top_bin_indices
-from exporters.drift.significance import NoiseFloorCalibrator, benjamini_hochberg
+from exporters.drift.significance import (
+    MissingShareTest,
+    NoiseFloorCalibrator,
+    benjamini_hochberg,
+    missing_share_test,
+)
 from exporters.drift.statistics import (
     STATISTIC_NAMES,
     bin_centres,
@@ -133,6 +146,12 @@ class DriftMonitor:
             self._score_centres = bin_centres(reference.score.layout)
         self._reference_performance = _reference_performance(reference)
         self._performance_skips = 0
+        self._performance_hysteresis = Hysteresis(
+            self._policy.raise_after,
+            self._policy.raise_window,
+            self._policy.clear_after,
+            self._policy.clear_ratio,
+        )
 
     @property
     def policy(self) -> DriftPolicy:
@@ -206,7 +225,7 @@ class DriftMonitor:
                         problem,
                     )
                 return None
-        return assess_performance(
+        report = assess_performance(
             {
                 k: np.asarray(v, dtype=np.float64)
                 for k, v in window.score_by_outcome.items()
@@ -216,6 +235,12 @@ class DriftMonitor:
             self._policy.performance,
             self._policy.alpha,
         )
+        if report is None:
+            return None
+        level = self._performance_hysteresis.update_ratios(
+            report.raw_level, performance_ratios(report)
+        )
+        return dataclasses.replace(report, level=level)
 
     def _log_unknown(self, features: Mapping[str, object]) -> None:
         for name in features:
@@ -252,6 +277,12 @@ class _Group:
         )
         self._centres, _ = pad_rows(
             [bin_centres(ref.layout) for ref in references], repeat_last=True
+        )
+        self._reference_missing = np.asarray(
+            [float(ref.missing) for ref in references], dtype=np.float64
+        )
+        self._reference_present = np.nansum(
+            np.where(self._mask, self._counts, 0.0), axis=1
         )
         self._reference_errors = {
             ref.name: problem
@@ -305,7 +336,10 @@ class _Group:
 
         results = self._evaluate_valid(valid, counts, missing)
         for name, problem in errors.items():
-            results[name] = _error_drift(name, counts[name], missing, problem)
+            statistic = self._policies[self._index[name]].statistic
+            results[name] = _error_drift(
+                name, counts[name], missing, problem, statistic
+            )
 
         values = dict.fromkeys(self.names, math.nan)
         for name, drift in results.items():
@@ -343,11 +377,26 @@ class _Group:
         warning = np.maximum([p.warning for p in policies], noise)
         critical = np.maximum([p.critical for p in policies], noise)
         raw = classify(values, warning, critical, significant)
+        share = self._missing_share(rows, names, missing, found.current_size)
+        rise = share.share - share.reference_share
+        missing_warning = np.maximum(self._policy.missing_rise_warning, share.margin)
+        missing_critical = np.maximum(self._policy.missing_rise_critical, share.margin)
+        missing_raw = classify(
+            rise,
+            missing_warning,
+            missing_critical,
+            benjamini_hochberg(share.p_value, self._policy.fdr_q),
+        )
+        combined = np.maximum(raw, missing_raw)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            warning_ratio = np.fmax(values / warning, rise / missing_warning)
+            critical_ratio = np.fmax(values / critical, rise / missing_critical)
 
         columns = {key: found.get(key).tolist() for key in STATISTIC_NAMES}
         terms = np.nan_to_num(found.psi_terms, nan=0.0)
         tops = top_bin_indices(terms, _TOP_BINS)
-        raw_values = raw.tolist()
+        raw_values = combined.tolist()
+        missing_values = missing_raw.tolist()
         results = {}
         for i, name in enumerate(names):
             thresholds = {
@@ -355,9 +404,11 @@ class _Group:
                 Level.CRITICAL: float(critical[i]),
             }
             raw_level = _LEVELS[raw_values[i]]
-            level = self._hysteresis[name].update(
-                raw_level, float(values[i]), thresholds
-            )
+            ratios = {
+                Level.WARNING: float(warning_ratio[i]),
+                Level.CRITICAL: float(critical_ratio[i]),
+            }
+            level = self._hysteresis[name].update_ratios(raw_level, ratios)
             results[name] = FeatureDrift(
                 name=name,
                 statistics={key: column[i] for key, column in columns.items()},
@@ -372,8 +423,33 @@ class _Group:
                     for j in tops[i]
                     if terms[i, j] > 0
                 ),
+                level_statistic=policies[i].statistic,
+                missing_share=float(share.share[i]),
+                reference_missing_share=float(share.reference_share[i]),
+                missing_level=_LEVELS[missing_values[i]],
+                missing_thresholds={
+                    Level.WARNING: float(missing_warning[i]),
+                    Level.CRITICAL: float(missing_critical[i]),
+                },
             )
         return results
+
+    def _missing_share(
+        self,
+        rows: npt.NDArray[np.intp],
+        names: list[str],
+        missing: Mapping[str, float],
+        present: FloatArray,
+    ) -> MissingShareTest:
+        """Compare each row's missing share with its reference's."""
+        current_missing = np.asarray([_missing_count(missing, n) for n in names])
+        return missing_share_test(
+            self._reference_missing[rows],
+            self._reference_present[rows],
+            current_missing,
+            present,
+            self._policy.alpha,
+        )
 
     def _calibrate(
         self,
@@ -464,6 +540,7 @@ def _error_drift(
     counts: object,
     missing: Mapping[str, float],
     problem: str,
+    statistic: str,
 ) -> FeatureDrift:
     try:
         size = float(np.nansum(np.asarray(counts, dtype=np.float64)))
@@ -480,6 +557,7 @@ def _error_drift(
         noise_floor=math.nan,
         top_bins=(),
         error=problem,
+        level_statistic=statistic,
     )
 
 

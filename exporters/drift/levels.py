@@ -22,6 +22,7 @@ consecutive windows below ``clear_ratio`` times its threshold.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -113,6 +114,10 @@ class DriftPolicy:
         clear_after: consecutive quiet windows needed to drop a level.
         clear_ratio: a window is quiet below this fraction of the threshold.
         noise_draws: simulated windows per noise floor.
+        missing_rise_warning: rise of a feature's missing share (missing over
+            all values) from the reference's that warns, when also above
+            sampling noise and significant after FDR control.
+        missing_rise_critical: rise of the missing share that is critical.
         features: per-feature overrides.
         score: policy of the model score; None uses the defaults.
         performance: thresholds of performance degradation.
@@ -128,6 +133,8 @@ class DriftPolicy:
     clear_after: int = 3
     clear_ratio: float = 0.8
     noise_draws: int = 200
+    missing_rise_warning: float = 0.1
+    missing_rise_critical: float = 0.25
     features: Mapping[str, FeaturePolicy] = field(default_factory=dict)
     score: FeaturePolicy | None = None
     performance: PerformancePolicy = field(default_factory=PerformancePolicy)
@@ -282,6 +289,25 @@ class Hysteresis:
         Returns:
             The level after hysteresis.
         """
+        ratios = {
+            level: _ratio(value, threshold) for level, threshold in thresholds.items()
+        }
+        return self.update_ratios(raw_level, ratios)
+
+    def update_ratios(self, raw_level: Level, ratios: Mapping[Level, float]) -> Level:
+        """Take one window into account, given its statistic over each threshold.
+
+        For levels decided on more than one measure (performance), where no
+        single statistic and threshold exist: ``ratios[level]`` is 1 at that
+        level's line, and a window is quiet below ``clear_ratio``.
+
+        Args:
+            raw_level: the level of this window alone.
+            ratios: per level, the window's statistic over its threshold.
+
+        Returns:
+            The level after hysteresis.
+        """
         self._recent.append(raw_level)
         ranked = sorted(self._recent, reverse=True)
         # The raise_after-th highest raw level is the highest one reached often
@@ -298,8 +324,7 @@ class Hysteresis:
         if self.level == Level.OK:
             return self.level
 
-        threshold = thresholds.get(self.level, float("inf"))
-        quiet = not value >= self._clear_ratio * threshold
+        quiet = not ratios.get(self.level, 0.0) >= self._clear_ratio
         self._quiet = self._quiet + 1 if quiet else 0
         if self._quiet >= self._clear_after:
             self.level = Level(self.level - 1)
@@ -308,6 +333,13 @@ class Hysteresis:
             self._recent.clear()
             _logger.debug("Drift level cleared down to %s", self.level.name)
         return self.level
+
+
+def _ratio(value: float, threshold: float) -> float:
+    """``value / threshold``, where a zero threshold is passed by any value."""
+    if threshold > 0:
+        return value / threshold
+    return math.inf if value >= threshold else 0.0
 
 
 def _problem(policy: DriftPolicy) -> tuple[str, object, str] | None:
@@ -335,6 +367,12 @@ def _problem(policy: DriftPolicy) -> tuple[str, object, str] | None:
             "must be in (0, 1]",
         ),
         ("noise_draws", policy.noise_draws, policy.noise_draws >= 20, "must be >= 20"),
+        (
+            "missing_rise_warning",
+            policy.missing_rise_warning,
+            0.0 < policy.missing_rise_warning < policy.missing_rise_critical <= 1.0,
+            "need 0 < missing_rise_warning < missing_rise_critical <= 1",
+        ),
     ]
     for key, value, ok, reason in checks:
         if not ok:
@@ -386,7 +424,17 @@ def _check_statistic(value: object, source: str, key: str) -> None:
 
 
 _INTEGER_KEYS = frozenset({"raise_after", "raise_window", "clear_after", "noise_draws"})
-_FLOAT_KEYS = frozenset({"warning", "critical", "alpha", "fdr_q", "clear_ratio"})
+_FLOAT_KEYS = frozenset(
+    {
+        "warning",
+        "critical",
+        "alpha",
+        "fdr_q",
+        "clear_ratio",
+        "missing_rise_warning",
+        "missing_rise_critical",
+    }
+)
 
 
 def _coerce(values: dict[str, Any], source: str) -> dict[str, Any]:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from exporters.drift.statistics import STATISTIC_NAMES
 
 __all__ = [
+    "SCORE_FEATURE",
     "DriftReport",
     "FeatureDrift",
     "Level",
@@ -25,6 +26,11 @@ __all__ = [
     "render_table",
     "report_to_json",
 ]
+
+
+SCORE_FEATURE = "__score__"
+"""The name the model score goes by where features are named: metric labels,
+read errors. Double underscores keep it apart from any column name."""
 
 
 class Level(enum.IntEnum):
@@ -52,6 +58,13 @@ class FeatureDrift:
         top_bins: ``(bin label, PSI term)`` of the bins contributing most,
             largest first.
         error: why the feature could not be evaluated, else None.
+        level_statistic: the statistic ``level`` and ``thresholds`` are on.
+        missing_share: missing over all values in the window.
+        reference_missing_share: the same in the reference.
+        missing_level: the level of this window's missing-share rise alone;
+            ``raw_level`` is the worse of it and the distribution's.
+        missing_thresholds: the effective threshold of the rise per level,
+            the larger of the policy's floor and the noise margin.
     """
 
     name: str
@@ -64,6 +77,11 @@ class FeatureDrift:
     noise_floor: float
     top_bins: tuple[tuple[str, float], ...]
     error: str | None = None
+    level_statistic: str = "psi"
+    missing_share: float = math.nan
+    reference_missing_share: float = math.nan
+    missing_level: Level = Level.OK
+    missing_thresholds: Mapping[Level, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,8 +116,12 @@ class PerformanceReport:
         reference_ece: the same on the reference.
         brier: Brier score estimated from bins.
         reference_brier: the same on the reference.
-        level: the degradation level.
+        level: the degradation level, after hysteresis in a ``DriftReport``.
         n_labelled: labelled rows in the window.
+        raw_level: the level of this window alone.
+        thresholds: per measure (``auc_drop``, ``ece_rise``), the effective
+            threshold of each level: the larger of the floor and the noise
+            margin.
     """
 
     auc: float
@@ -110,6 +132,8 @@ class PerformanceReport:
     reference_brier: float
     level: Level
     n_labelled: float
+    raw_level: Level = Level.OK
+    thresholds: Mapping[str, Mapping[Level, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -155,7 +179,12 @@ def report_to_json(report: DriftReport) -> dict[str, object]:
             "brier": _number(perf.brier),
             "reference_brier": _number(perf.reference_brier),
             "level": perf.level.name,
+            "raw_level": perf.raw_level.name,
             "n_labelled": _number(perf.n_labelled),
+            "thresholds": {
+                measure: {level.name: _number(v) for level, v in values.items()}
+                for measure, values in perf.thresholds.items()
+            },
         }
 
     return {
@@ -186,10 +215,22 @@ def render_table(report: DriftReport) -> str:
         report: the report.
 
     Returns:
-        Lines: a header, one row per feature (score last), then performance
-        and the top root causes when present.
+        Lines: a header, one row per feature (score last) with its window
+        size ``n`` and missing values (count and share of all values), then a
+        line per feature at WARNING or above naming its top bins (and its
+        missing share when that raised it), errors, performance and the top
+        root causes when present.
     """
-    columns = ("feature", "level", "raw", *STATISTIC_NAMES, "warn", "crit", "n")
+    columns = (
+        "feature",
+        "level",
+        "raw",
+        *STATISTIC_NAMES,
+        "warn",
+        "crit",
+        "n",
+        "missing",
+    )
     rows: list[tuple[str, ...]] = [columns]
     drifts = list(report.features.values())
     if report.score is not None:
@@ -205,6 +246,7 @@ def render_table(report: DriftReport) -> str:
         ).rstrip()
         for row in rows
     )
+    lines.extend(_flagged_lines(drifts))
     lines.extend(_error_lines(drifts))
 
     if report.performance is not None:
@@ -237,6 +279,14 @@ def _feature_to_json(drift: FeatureDrift) -> dict[str, object]:
         "noise_floor": _number(drift.noise_floor),
         "top_bins": [[label, _number(value)] for label, value in drift.top_bins],
         "error": drift.error,
+        "level_statistic": drift.level_statistic,
+        "missing_share": _number(drift.missing_share),
+        "reference_missing_share": _number(drift.reference_missing_share),
+        "missing_level": drift.missing_level.name,
+        "missing_thresholds": {
+            level.name: _number(value)
+            for level, value in drift.missing_thresholds.items()
+        },
     }
 
 
@@ -250,7 +300,32 @@ def _table_row(drift: FeatureDrift) -> tuple[str, ...]:
         _cell(drift.thresholds.get(Level.WARNING)),
         _cell(drift.thresholds.get(Level.CRITICAL)),
         f"{drift.sample_size:g}",
+        _missing_cell(drift),
     )
+
+
+def _missing_cell(drift: FeatureDrift) -> str:
+    if not math.isfinite(drift.missing):
+        return "-"
+    if not math.isfinite(drift.missing_share):
+        return f"{drift.missing:g}"
+    return f"{drift.missing:g} ({drift.missing_share:.1%})"
+
+
+def _flagged_lines(drifts: list[FeatureDrift]) -> list[str]:
+    lines = []
+    for drift in drifts:
+        if drift.error is not None or max(drift.level, drift.raw_level) < Level.WARNING:
+            continue
+        bins = ", ".join(f"{label} {value:.3g}" for label, value in drift.top_bins)
+        line = f"{drift.name}: top bins {bins or '-'}"
+        if drift.missing_level >= Level.WARNING:
+            line += (
+                f"; missing {drift.missing_share:.1%} (reference "
+                f"{drift.reference_missing_share:.1%})"
+            )
+        lines.append(line)
+    return lines
 
 
 def _error_lines(drifts: list[FeatureDrift]) -> list[str]:

@@ -37,9 +37,11 @@ from scipy import stats
 from exporters.drift.statistics import distance, posterior_proportions
 
 __all__ = [
+    "MissingShareTest",
     "NoiseFloorCalibrator",
     "benjamini_hochberg",
     "bh_adjusted_p_values",
+    "missing_share_test",
     "size_bucket",
 ]
 
@@ -100,6 +102,85 @@ def benjamini_hochberg(p_values: FloatArray, q: float) -> BoolArray:
         raise ValueError(msg)
     result: BoolArray = bh_adjusted_p_values(p_values) <= q
     return result
+
+
+@dataclass(frozen=True)
+class MissingShareTest:
+    """Missing shares of a window and its reference, and the noise around them.
+
+    Attributes:
+        share: missing values over all values, in the window.
+        reference_share: the same in the reference.
+        margin: the rise of the share that sampling noise alone exceeds with
+            probability ``alpha``.
+        p_value: one-sided p-value of a rise.
+    """
+
+    share: FloatArray
+    reference_share: FloatArray
+    margin: FloatArray
+    p_value: FloatArray
+
+
+def missing_share_test(
+    reference_missing: FloatArray,
+    reference_present: FloatArray,
+    current_missing: FloatArray,
+    current_present: FloatArray,
+    alpha: float,
+) -> MissingShareTest:
+    """Test whether each feature's missing share rose from the reference's.
+
+    Two p-values, the larger one kept (both are valid, so their maximum is):
+
+    - exact binomial, the window's missing count against the reference rate
+      ``(m_R + 1/2) / (n_R + 1)`` (Jeffreys' estimate, so a reference without
+      missing values does not make a single missing value significant);
+    - the two-proportion z-test, pooled, which carries the reference's own
+      sampling noise.
+
+    The margin is likewise the larger of the binomial ``1 - alpha`` quantile
+    and ``z_(1-alpha)`` standard errors of the difference. Vectorised.
+
+    Args:
+        reference_missing: missing values per feature in the reference.
+        reference_present: values in bins per feature in the reference.
+        current_missing: missing values per feature in the window.
+        current_present: values in bins per feature in the window.
+        alpha: the tail probability left above the margin.
+
+    Returns:
+        The shares, margins and p-values; NaN shares (nothing counted) give
+        a p-value of 1.
+    """
+    ref_total = reference_missing + reference_present
+    cur_total = current_missing + current_present
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = current_missing / cur_total
+        reference_share = reference_missing / ref_total
+        rate = (reference_missing + 0.5) / (ref_total + 1.0)
+        pooled = (reference_missing + current_missing) / (ref_total + cur_total)
+        spread = np.sqrt(pooled * (1.0 - pooled) * (1.0 / ref_total + 1.0 / cur_total))
+        z = (share - reference_share) / spread
+    trials = np.rint(np.nan_to_num(cur_total, nan=0.0)).astype(np.int64)
+    successes = np.rint(np.nan_to_num(current_missing, nan=0.0))
+    binomial_p = stats.binom.sf(successes - 1.0, trials, rate)
+    z_p = np.where(spread > 0, stats.norm.sf(np.nan_to_num(z, nan=0.0)), 1.0)
+    p_value = np.where(np.isfinite(share), np.fmax(binomial_p, z_p), 1.0)
+
+    z_alpha = float(stats.norm.ppf(1.0 - alpha))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        quantile = stats.binom.ppf(1.0 - alpha, trials, rate) / trials - rate
+        normal = z_alpha * np.sqrt(
+            rate * (1.0 - rate) * (1.0 / ref_total + 1.0 / cur_total)
+        )
+    margin = np.fmax(np.nan_to_num(quantile, nan=0.0), np.nan_to_num(normal, nan=0.0))
+    return MissingShareTest(
+        share=np.asarray(share, dtype=np.float64),
+        reference_share=np.asarray(reference_share, dtype=np.float64),
+        margin=np.asarray(margin, dtype=np.float64),
+        p_value=np.asarray(p_value, dtype=np.float64),
+    )
 
 
 def size_bucket(size: float) -> int:

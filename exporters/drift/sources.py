@@ -36,6 +36,7 @@ import requests
 
 from exporters.drift.baseline import bin_counts, outcome_label, read_columns
 from exporters.drift.reference import Reference
+from exporters.drift.report import SCORE_FEATURE
 from exporters.errors import ExportersError
 from otel_processors.binning import OTHER_CATEGORY, BinLayout
 from otel_processors.errors import ConfigurationError
@@ -68,8 +69,6 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 WINDOW_FORMAT = "healthai-drift-window"
-SCORE = "score"
-"""The key of the score in ``WindowCounts.errors``."""
 
 
 class SourceError(ExportersError):
@@ -97,7 +96,8 @@ class WindowCounts:
         missing: missing values by feature.
         score: counts per score bin, or None.
         score_by_outcome: score counts by outcome label ("0", "1").
-        errors: why a feature (or ``"score"``) could not be read, by name.
+        errors: why a feature (or the score, as ``SCORE_FEATURE``) could not
+            be read, by name.
         clamped: negative per-bin differences that were clamped to zero.
     """
 
@@ -294,7 +294,7 @@ class PrometheusSource:
             by_outcome[labels["outcome"]][labels["le"]] = value
 
         if not buckets:
-            errors[SCORE] = "no series in the window"
+            errors[SCORE_FEATURE] = "no series in the window"
             return None, {}, 0
         try:
             score, clamped = counts_from_buckets(score_reference.layout, buckets)
@@ -307,7 +307,7 @@ class PrometheusSource:
                     split[outcome] = counts
                     clamped += negative
         except ValueError as exc:
-            errors[SCORE] = str(exc)
+            errors[SCORE_FEATURE] = str(exc)
             return None, {}, 0
         return score, split, clamped
 
@@ -375,7 +375,8 @@ class RecorderSource:
     Args:
         recorder: the recorder to read.
         reference: the reference; features whose layout differs from the
-            recorder's are reported in ``errors``.
+            recorder's are reported in ``errors``, and so is the score (as
+            ``SCORE_FEATURE``, its counts then left out).
     """
 
     def __init__(self, recorder: ModelRecorder, reference: Reference) -> None:
@@ -388,6 +389,15 @@ class RecorderSource:
             for name, ref in reference.features.items()
             if layouts.get(name) != ref.layout
         }
+        score_layout = recorder.score_layout
+        if (
+            reference.score is not None
+            and score_layout is not None
+            and score_layout != reference.score.layout
+        ):
+            self._errors[SCORE_FEATURE] = (
+                "the recorder's score layout differs from the reference"
+            )
 
     def fetch(self) -> WindowCounts:
         """Return the counts recorded since the previous call (or creation)."""
@@ -411,7 +421,11 @@ class RecorderSource:
             if name in self.reference.features
         }
         score = None
-        if current.score is not None and self.reference.score is not None:
+        if (
+            current.score is not None
+            and self.reference.score is not None
+            and SCORE_FEATURE not in self._errors
+        ):
             score = delta(current.score, previous.score if previous else None)
         by_outcome = {
             outcome: delta(
@@ -560,7 +574,7 @@ def _load_json_window(source: str, reference: Reference) -> WindowCounts:
     if data.get("score") is not None and reference.score is not None:
         score = _counts(source, "score", data["score"])
         if score.shape != (reference.score.layout.n_bins,):
-            errors[SCORE] = "the score counts do not match the reference's bins"
+            errors[SCORE_FEATURE] = "the score counts do not match the reference's bins"
             score = None
         else:
             for outcome, counts in (data.get("score_by_outcome") or {}).items():

@@ -121,6 +121,88 @@ def test_compare_table_shows_model_level(
     assert (0, "model readmission: OK") == result
 
 
+def _table_rows(text: str) -> dict[str, dict[str, str]]:
+    """Rows of the table by feature, each a mapping of column to cell."""
+    lines = text.splitlines()
+    header = lines[1].split()
+    rows = {}
+    for line in lines[2:]:
+        cells = line.split()
+        if len(cells) < len(header) or cells[0].endswith(":"):
+            continue
+        rows[cells[0]] = dict(zip(header, cells, strict=False))
+    return rows
+
+
+def test_compare_table_rows_show_levels_missing_and_top_bins(
+    reference_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each feature has a row with its level and missing cell; flagged ones name bins.
+
+    Only the shifted feature is CRITICAL and gets a top-bins line.
+    """
+    current = _write_csv(tmp_path / "now.csv", {"creatinine_mg_dl": 1.5}, seed=5)
+
+    main(["drift", "compare", "--reference", str(reference_file),
+          "--current", str(current)])  # fmt: skip
+
+    text = capsys.readouterr().out
+    rows = _table_rows(text)
+    flagged = [
+        line.split(":")[0] for line in text.splitlines() if ": top bins " in line
+    ]
+    result = (
+        len(rows),
+        {name for name, row in rows.items() if row["level"] != "OK"},
+        rows["creatinine_mg_dl"]["raw"],
+        rows["age_years"]["n"],
+        rows["age_years"]["missing"],
+        flagged,
+    )
+
+    expected = (8, {"creatinine_mg_dl"}, "CRITICAL", "1500", "0", ["creatinine_mg_dl"])
+    assert expected == result
+
+
+def test_compare_importance_file_weights_the_root_causes(
+    reference_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--importance reaches root cause: weights normalised to the largest one."""
+    current = _write_csv(tmp_path / "now.csv", {"creatinine_mg_dl": 1.5}, seed=5)
+    importance = tmp_path / "importance.yaml"
+    importance.write_text("creatinine_mg_dl: 0.2\nage_years: 0.8\n", encoding="utf-8")
+
+    main(["drift", "compare", "--reference", str(reference_file),
+          "--current", str(current), "--json",
+          "--importance", str(importance)])  # fmt: skip
+
+    causes = json.loads(capsys.readouterr().out)["root_causes"]
+    result = {c["feature"]: c["importance"] for c in causes if c["importance"]}
+
+    expected = {"creatinine_mg_dl": 0.25, "age_years": 1.0}
+    assert expected == result
+
+
+def test_compare_importance_naming_an_unknown_feature_exits_2(
+    reference_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An importance file naming no feature of the reference is a user error."""
+    importance = tmp_path / "importance.json"
+    importance.write_text('{"height_cm": 1.0}', encoding="utf-8")
+
+    status = main(["drift", "compare", "--reference", str(reference_file),
+                   "--current", str(reference_file),
+                   "--importance", str(importance)])  # fmt: skip
+
+    result = (status, capsys.readouterr().err)
+    expected = (
+        2,
+        f"healthai-telemetry drift: error: {importance}: key 'height_cm' has value "
+        "1.0: not a feature of the reference\n",
+    )
+    assert expected == result
+
+
 def test_bad_reference_exits_2_naming_the_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -88,6 +88,32 @@ def test_unknown_category_goes_to_other(provider: MeterProvider) -> None:
     assert [1.0, 1.0, 2.0] == result
 
 
+def test_integral_floats_and_integers_are_the_same_category(
+    provider: MeterProvider,
+) -> None:
+    """1 and 1.0 both count as category "1"; 1.5 is another category."""
+    recorder = ModelRecorder(
+        "sepsis",
+        {"code": BinLayout.categorical(["1", "2"])},
+        meter_provider=provider,
+    )
+    for code in (1, 1.0, np.float64(2.0), 1.5, True):
+        recorder.record({"code": code})
+
+    result = recorder.snapshot().features["code"].tolist()
+
+    assert [2.0, 1.0, 2.0] == result
+
+
+def test_layout_bin_index_counts_infinities_as_missing() -> None:
+    """``BinLayout.bin_index`` agrees with the recorder: infinities have no bin."""
+    layout = BinLayout.numeric([0.0, 1.0])
+
+    result = [layout.bin_index(v) for v in (-float("inf"), -1.0, 2.0, float("inf"))]
+
+    assert [None, 0, 2, None] == result
+
+
 def test_late_outcome_adds_to_labelled_scores_only(provider: MeterProvider) -> None:
     """``record_outcome`` fills the outcome split without counting the score twice."""
     recorder = _recorder(provider)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
 
 from exporters.drift.baseline import (
     BaselineDataError,
@@ -17,6 +19,7 @@ from exporters.drift.baseline import (
     read_columns,
 )
 from otel_processors.binning import BinLayout
+from otel_processors.histograms import ModelRecorder
 
 
 def _training_columns(n: int = 2000) -> dict[str, np.ndarray]:
@@ -107,6 +110,49 @@ def test_csv_and_parquet_files_give_the_same_reference(tmp_path: Path) -> None:
 
     assert build(parquet_path) == result
     assert ["temperature_delta", "visits", "ward", "readmitted"] == list(result)
+
+
+def _recorded(layout: BinLayout, values: list[object]) -> tuple[list[float], float]:
+    """Counts and missing count of ``values`` recorded by the service's recorder."""
+    recorder = ModelRecorder("m", {"x": layout}, meter_provider=MeterProvider())
+    for value in values:
+        recorder.record({"x": value})
+    snapshot = recorder.snapshot()
+    return snapshot.features["x"].tolist(), snapshot.missing["x"]
+
+
+def test_infinities_count_as_missing_as_the_service_counts_them() -> None:
+    """Reference counts of values with +-inf equal the recorder's, inf missing."""
+    values = [-math.inf, -3.0, 0.5, 1.5, math.inf, math.nan, 7.0]
+
+    reference = build_reference({"x": np.array(values)}, model="m", bins=3)
+    feature = reference.features["x"]
+    result = (feature.counts.tolist(), float(feature.missing))
+
+    expected = _recorded(feature.layout, values)
+    assert expected == result
+    assert 3.0 == result[1]
+
+
+def test_integer_categories_with_nulls_from_parquet_match_the_service(
+    tmp_path: Path,
+) -> None:
+    """An int column with nulls (floats in Parquet) keeps the categories "1", "2"."""
+    codes = [1, 2, None, 2, 3, 1, 1, None]
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.table({"code": pa.array(codes, type=pa.int64())}), path)
+
+    reference = build_reference(read_columns(path), model="m", categorical=["code"])
+    feature = reference.features["code"]
+    recorded = _recorded(feature.layout, list(codes))
+    result = (
+        feature.layout.categories,
+        feature.counts.tolist(),
+        float(feature.missing),
+    )
+
+    expected = (("1", "2", "3"), *recorded)
+    assert expected == result
 
 
 def test_unparseable_csv_cells_count_as_missing(tmp_path: Path) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporters.drift.collector import DriftCollector, ModelStatus
+from exporters.drift.collector import SCORE_FEATURE, DriftCollector, ModelStatus
 from exporters.drift.report import (
     DriftReport,
     FeatureDrift,
@@ -32,6 +33,10 @@ def _drift(
         noise_floor=0.004,
         top_bins=(("[1, 2)", psi),),
         error=error,
+        missing_share=0.003,
+        reference_missing_share=0.001,
+        missing_level=Level.WARNING if name == "creatinine" else Level.OK,
+        missing_thresholds={Level.WARNING: 0.1, Level.CRITICAL: 0.25},
     )
 
 
@@ -47,6 +52,11 @@ def _status(model: str = "readmission") -> ModelStatus:
         performance=PerformanceReport(
             auc=0.7, reference_auc=0.75, ece=0.02, reference_ece=0.01,
             brier=0.1, reference_brier=0.09, level=Level.OK, n_labelled=400.0,
+            raw_level=Level.WARNING,
+            thresholds={
+                "auc_drop": {Level.WARNING: 0.05, Level.CRITICAL: 0.1},
+                "ece_rise": {Level.WARNING: 0.07, Level.CRITICAL: 0.1},
+            },
         ),
         root_causes=tuple(
             RootCause(f"f{i}", 1.0 / (i + 1), 1.0, None, None) for i in range(8)
@@ -112,13 +122,105 @@ def test_levels_statistics_and_thresholds_are_published() -> None:
         samples[
             (
                 "healthai_drift_threshold",
-                (("feature", "creatinine"), ("level", "critical"), m),
+                (
+                    ("feature", "creatinine"),
+                    ("level", "critical"),
+                    m,
+                    ("statistic", "psi"),
+                ),
             )
         ],
         samples[("healthai_drift_model_level", (m,))],
         samples[("healthai_drift_feature_error", (("feature", "ward"), m))],
     )
     assert (2.0, 1.0, 0.4, 1e-9, 0.25, 2.0, 1.0) == result
+
+
+def test_thresholds_name_the_statistic_they_apply_to() -> None:
+    """A feature levelled on Hellinger exports its thresholds under that name."""
+    status = _status()
+    assert status.report is not None
+    drift = dataclasses.replace(
+        status.report.features["creatinine"], level_statistic="hellinger"
+    )
+    report = dataclasses.replace(status.report, features={"creatinine": drift})
+    status = dataclasses.replace(status, report=report)
+    samples = _samples(_scrape(DriftCollector(lambda: [status])))
+
+    result = sorted(
+        (dict(labels)["statistic"], dict(labels)["level"], value)
+        for (name, labels), value in samples.items()
+        if name == "healthai_drift_threshold" and ("feature", "creatinine") in labels
+    )
+
+    expected = [("hellinger", "critical", 0.25), ("hellinger", "warning", 0.1)]
+    assert expected == result
+
+
+def test_performance_thresholds_and_raw_level_are_published() -> None:
+    """Each measure's effective threshold per level and the raw level appear."""
+    samples = _samples(_scrape(DriftCollector(lambda: [_status()])))
+
+    result = (
+        sorted(
+            (dict(labels)["measure"], dict(labels)["level"], value)
+            for (name, labels), value in samples.items()
+            if name == "healthai_drift_performance_threshold"
+        ),
+        samples[("healthai_drift_performance_raw_level", (("model", "readmission"),))],
+    )
+
+    expected = (
+        [
+            ("auc_drop", "critical", 0.1),
+            ("auc_drop", "warning", 0.05),
+            ("ece_rise", "critical", 0.1),
+            ("ece_rise", "warning", 0.07),
+        ],
+        1.0,
+    )
+    assert expected == result
+
+
+def test_an_unreadable_score_is_published_under_the_score_feature_name() -> None:
+    """A score read error sets feature_error for __score__, not for "score"."""
+    status = _status()
+    assert status.report is not None
+    report = dataclasses.replace(status.report, score=None)
+    status = dataclasses.replace(
+        status, report=report, feature_errors={SCORE_FEATURE: "no series"}
+    )
+    samples = _samples(_scrape(DriftCollector(lambda: [status])))
+
+    result = sorted(
+        dict(labels)["feature"]
+        for (name, labels), value in samples.items()
+        if name == "healthai_drift_feature_error" and value == 1.0
+    )
+
+    expected = ["__score__", "ward"]
+    assert expected == result
+
+
+def test_missing_shares_their_level_and_thresholds_are_published() -> None:
+    """The window's and reference's missing shares, raw level and thresholds."""
+    samples = _samples(_scrape(DriftCollector(lambda: [_status()])))
+
+    labels = (("feature", "creatinine"), ("model", "readmission"))
+    result = (
+        samples[("healthai_drift_missing_share", labels)],
+        samples[("healthai_drift_reference_missing_share", labels)],
+        samples[("healthai_drift_missing_raw_level", labels)],
+        samples[
+            (
+                "healthai_drift_missing_threshold",
+                (*labels[:1], ("level", "warning"), labels[1]),
+            )
+        ],
+    )
+
+    expected = (0.003, 0.001, 1.0, 0.1)
+    assert expected == result
 
 
 def test_non_finite_statistics_are_left_out() -> None:

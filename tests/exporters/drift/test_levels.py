@@ -147,6 +147,14 @@ def test_from_mapping_reads_overrides_and_default_floors_per_statistic() -> None
             "drift.yaml: performance.ece_rise_warning=0.3",
         ),
         ({"raise_after": 4}, "drift.yaml: drift policy: raise_after=4"),
+        (
+            {"missing_rise_warning": 0.3},
+            "drift.yaml: drift policy: missing_rise_warning=0.3",
+        ),
+        (
+            {"missing_rise_critical": "high"},
+            "drift.yaml: missing_rise_critical='high': expected a number",
+        ),
     ],
 )
 def test_from_mapping_names_source_key_and_value_of_a_bad_setting(

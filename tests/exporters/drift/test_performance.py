@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -10,10 +11,13 @@ from scipy import stats
 
 from exporters.drift.levels import PerformancePolicy
 from exporters.drift.performance import (
+    AUC_DROP,
+    ECE_RISE,
     assess_performance,
     auc_standard_error,
     binned_performance,
     brier_score,
+    ece_noise_margin,
     expected_calibration_error,
     roc_auc,
 )
@@ -133,6 +137,67 @@ def test_the_same_model_on_new_rows_stays_ok() -> None:
     result = report.level
     expected = Level.OK
     assert expected == result
+
+
+@pytest.mark.parametrize("size", [200, 500])
+def test_an_unchanged_calibrated_model_raises_at_most_one_percent_of_windows(
+    size: int, record_property: Callable[[str, object], None]
+) -> None:
+    """200 windows of a calibrated model raise a raw level in at most 1 %."""
+    reference = _histograms(*_labelled_scores(seed=7, size=50_000, separation=2.0))
+    raised = 0
+    for seed in range(200):
+        current = _histograms(
+            *_labelled_scores(seed=1000 + seed, size=size, separation=2.0)
+        )
+        report = assess_performance(
+            current, reference, _CENTRES, PerformancePolicy(), 0.01
+        )
+        assert report is not None
+        raised += report.level > Level.OK
+    rate = raised / 200
+    record_property(f"performance_false_alarm_rate_{size}", rate)
+
+    result = rate <= 0.01
+
+    assert result, f"{rate:.1%} of null windows of {size} rows raised a level"
+
+
+def test_a_miscalibrated_model_with_the_same_ranking_raises_on_the_ece() -> None:
+    """Outcomes one logit above the scores raise a level while the AUC holds."""
+    reference = _histograms(*_labelled_scores(seed=7, size=50_000, separation=2.0))
+    rng = np.random.default_rng(13)
+    scores = 1.0 / (1.0 + np.exp(-rng.normal(0.0, 2.0, 500)))
+    truth = 1.0 / (1.0 + np.exp(-(np.log(scores / (1.0 - scores)) + 1.0)))
+    current = _histograms(scores, rng.uniform(size=500) < truth)
+
+    report = assess_performance(current, reference, _CENTRES, PerformancePolicy(), 0.01)
+
+    assert report is not None
+    drop = report.reference_auc - report.auc
+    rise = report.ece - report.reference_ece
+    result = (
+        report.level >= Level.WARNING,
+        drop < report.thresholds[AUC_DROP][Level.WARNING],
+        rise >= report.thresholds[ECE_RISE][Level.WARNING],
+    )
+    expected = (True, True, True)
+    assert expected == result
+
+
+def test_the_ece_noise_margin_shrinks_as_the_window_grows() -> None:
+    """The simulated ECE margin at 200 rows is above the one at 5000 rows."""
+    reference = _histograms(*_labelled_scores(seed=7, size=50_000, separation=2.0))
+    small = _histograms(*_labelled_scores(seed=14, size=200, separation=2.0))
+    large = _histograms(*_labelled_scores(seed=15, size=5000, separation=2.0))
+    centres = np.clip(_CENTRES, 0.0, 1.0)
+
+    result = [
+        ece_noise_margin(rows["0"] + rows["1"], reference, centres, 0.005)
+        for rows in (small, large)
+    ]
+
+    assert result[0] > result[1] > 0.0
 
 
 def test_few_labelled_rows_never_raise_a_level() -> None:

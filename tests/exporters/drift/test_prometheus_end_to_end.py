@@ -22,6 +22,7 @@ from exporters.demo.model import PatientGenerator, ReadmissionModel
 from exporters.drift.baseline import build_reference
 from exporters.drift.config import load_serve_config
 from exporters.drift.reference import Reference, save_reference
+from exporters.drift.root_cause import MIN_HISTORY
 from exporters.drift.server import DriftServer
 from exporters.drift.sources import PrometheusSource
 from otel_processors.binning import BinLayout
@@ -217,8 +218,14 @@ def test_serve_finds_shifted_feature_and_survives_prometheus_stop(
     prometheus: Callable[[list[str]], PrometheusServer],
     recorder_endpoint: Callable[[list[ModelRecorder]], str],
 ) -> None:
-    """Shifted creatinine is the root cause; values stay, going stale, when
-    Prometheus stops."""
+    """Creatinine shifted more each window is the root cause, correlation used;
+    values stay, going stale, when Prometheus stops.
+
+    Five evaluations over a 60 s window that keeps every row recorded so far:
+    an unshifted batch, then batches shifted 0.75, 1.5, 2.25 and 3 sd, so the
+    feature's drift and the score's rise together over at least
+    ``MIN_HISTORY`` windows.
+    """
     reference = demo_reference()
     save_reference(reference, tmp_path / "readmission.json")
     assert reference.score is not None
@@ -240,10 +247,13 @@ def test_serve_finds_shifted_feature_and_survives_prometheus_stop(
     port = exporter.serve("127.0.0.1", 0)
     try:
         server.wait_for_series("healthai_model_feature_value_bucket")
-        record_patients(recorder, 1500, seed=3, shift={"creatinine_mg_dl": 1.5})
-        server.wait_for_scrapes(3)
-
-        report = exporter.evaluate("readmission").report
+        reports = []
+        for stage in range(5):
+            shift = {"creatinine_mg_dl": 0.75 * stage}
+            record_patients(recorder, 600, seed=3 + stage, shift=shift)
+            server.wait_for_scrapes(2)
+            reports.append(exporter.evaluate("readmission").report)
+        report = reports[-1]
         text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         checked = subprocess.run(
             [binary("promtool"), "check", "metrics"],
@@ -259,8 +269,10 @@ def test_serve_finds_shifted_feature_and_survives_prometheus_stop(
         exporter.stop()
 
     assert report is not None
-    result = report.root_causes[0].feature
-    assert "creatinine_mg_dl" == result
+    assert len(reports) >= MIN_HISTORY
+    top = report.root_causes[0]
+    result = (top.feature, top.correlation is not None and top.correlation > 0.5)
+    assert ("creatinine_mg_dl", True) == result
     assert (0, b"") == (checked.returncode, checked.stdout + checked.stderr)
     assert failed.report is report
     assert {"unavailable": 1} == failed.errors

@@ -10,6 +10,7 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 
 from exporters.drift.reference import FeatureReference, Reference
+from exporters.drift.report import SCORE_FEATURE
 from exporters.drift.sources import (
     PrometheusSource,
     RecorderSource,
@@ -114,6 +115,25 @@ def test_recorder_with_other_bins_is_reported_per_feature() -> None:
     assert (["ward"], ["delta"]) == result
 
 
+def test_recorder_with_other_score_bins_reports_the_score() -> None:
+    """A score recorded in other bins is an error of ``SCORE_FEATURE``, not read."""
+    reference = _reference()
+    recorder = ModelRecorder(
+        "sepsis",
+        reference.layouts(),
+        BinLayout.numeric([0.25, 0.75]),
+        meter_provider=MeterProvider(),
+    )
+    recorder.record({"delta": 1.0, "ward": "ed"}, score=0.9, outcome=1)
+
+    window = RecorderSource(recorder, reference).fetch()
+
+    result = (sorted(window.features), sorted(window.errors), window.score)
+    expected = (["delta", "ward"], [SCORE_FEATURE], None)
+    assert expected == result
+    assert {} == window.score_by_outcome
+
+
 def test_json_window_file_round_trips(tmp_path: Path) -> None:
     """A saved JSON window reads back with the same counts."""
     window = WindowCounts(
@@ -153,6 +173,24 @@ def test_json_window_with_wrong_bin_count_is_a_feature_error(tmp_path: Path) -> 
 
     result = (sorted(window.features), window.errors["delta"])
     assert (["ward"], f"2 counts in {path}, the reference has 4 bins") == result
+
+
+def test_score_counts_of_another_length_are_an_error_of_the_score_feature(
+    tmp_path: Path,
+) -> None:
+    """A score that does not fit is reported under ``SCORE_FEATURE``."""
+    path = tmp_path / "window.json"
+    path.write_text(
+        '{"format": "healthai-drift-window", "format_version": 1, "features": '
+        '{"delta": {"counts": [1, 2, 3, 4]}}, "score": [1, 2, 3]}',
+        encoding="utf-8",
+    )
+
+    window = load_window_file(path, _reference())
+
+    result = (sorted(window.errors), window.score)
+    expected = ([SCORE_FEATURE, "ward"], None)
+    assert expected == result
 
 
 def test_json_window_with_negative_counts_names_the_key(tmp_path: Path) -> None:

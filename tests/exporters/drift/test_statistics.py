@@ -172,8 +172,31 @@ def test_p_value_matches_scipy_chi2_contingency_without_empty_columns() -> None:
     assert expected == pytest.approx(result.p_value.tolist(), rel=1e-9)
 
 
+def test_hellinger_matches_scipy_euclidean_of_square_roots() -> None:
+    """Hellinger is scipy's Euclidean distance of sqrt p and sqrt q over sqrt 2."""
+    references, currents, _, result = _padded_statistics(seed=15)
+    expected = []
+    for reference, current in zip(references, currents, strict=True):
+        p, q = posterior_proportions(reference, current, np.ones(reference.shape, bool))
+        euclidean = scipy_distance.euclidean(np.sqrt(p), np.sqrt(q))
+        expected.append(euclidean / math.sqrt(2.0))
+
+    assert expected == pytest.approx(result.hellinger.tolist(), rel=1e-10)
+
+
+def test_linf_matches_scipy_chebyshev() -> None:
+    """L-infinity is scipy's Chebyshev distance between the proportions."""
+    references, currents, _, result = _padded_statistics(seed=16)
+    expected = []
+    for reference, current in zip(references, currents, strict=True):
+        p, q = posterior_proportions(reference, current, np.ones(reference.shape, bool))
+        expected.append(scipy_distance.chebyshev(p, q))
+
+    assert expected == pytest.approx(result.linf.tolist(), rel=1e-12)
+
+
 def test_linf_names_the_bin_with_the_largest_difference() -> None:
-    """L-infinity is the largest probability difference and names its bin."""
+    """L-infinity names the bin where scipy's Chebyshev distance is reached."""
     reference = np.array([[50.0, 50.0, 50.0, 50.0]])
     current = np.array([[50.0, 40.0, 90.0, 20.0]])
     mask = np.ones_like(reference, dtype=bool)
@@ -181,7 +204,7 @@ def test_linf_names_the_bin_with_the_largest_difference() -> None:
 
     result = compute_statistics(reference, current, mask)
 
-    expected = (2, float(np.max(np.abs(q - p))))
+    expected = (2, pytest.approx(scipy_distance.chebyshev(p[0], q[0]), rel=1e-12))
     assert expected == (int(result.linf_bin[0]), float(result.linf[0]))
 
 
