@@ -139,6 +139,11 @@ class TaxonomySpanExporter(ScrubbingSpanExporter):
         self._counter = error_counter or ClassifiedErrorCounter()
 
     def _rewrite(self, span: ReadableSpan) -> ReadableSpan:
+        # A span the memo holds has no events and no tagged code: if its
+        # status is not ERROR either, there is nothing to classify or scrub.
+        if span.status.status_code is not StatusCode.ERROR and self._clean.holds(span):
+            return span
+
         classification = self._classify_guarded(span)
         if classification is None:
             return self._scrubbed(span)
@@ -276,13 +281,15 @@ class _CleanMemo:
 
     def holds(self, span: ReadableSpan) -> bool:
         """True when nothing in ``span`` can change by scrubbing it."""
-        if span.events or span.links or span.status.description:
+        if span.status.description or span.events or span.links:
             return False
         if span.name not in self._names:
             return False
-        pairs = self._pairs
+        attributes = span.attributes
+        if not attributes:
+            return True
         try:
-            return all(pair in pairs for pair in (span.attributes or {}).items())
+            return self._pairs.issuperset(attributes.items())
         except TypeError:  # an unhashable value
             return False
 
@@ -294,8 +301,12 @@ class _CleanMemo:
 
         if scrubbed.name == span.name:
             self._names.add(span.name)
+        # A tagged code is never remembered: a span carrying one must reach
+        # the classifier however clean its values are.
         after = scrubbed.attributes or {}
         for key, value in (span.attributes or {}).items():
+            if key == attrs.ERROR_CODE:
+                continue
             if after.get(key) == value and isinstance(value, _HASHABLE):
                 self._pairs.add((key, value))
 

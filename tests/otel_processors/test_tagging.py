@@ -321,3 +321,39 @@ def test_untagged_log_record_without_exception_is_not_classified(
 
     expected = (False, {})
     assert expected == result
+
+
+def test_every_tagged_span_is_classified_even_after_clean_ones(
+    meters: tuple[MeterProvider, InMemoryMetricReader],
+) -> None:
+    """Spans remembered as clean do not hide a later span tagged with a code."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource({"service.name": "risk"}))
+    provider.add_span_processor(
+        SimpleSpanProcessor(
+            TaxonomySpanExporter(
+                memory,
+                classifier=Classifier(Registry.builtin()),
+                scrubber=Scrubber(),
+                error_counter=ClassifiedErrorCounter(meters[0]),
+            )
+        )
+    )
+    tracer = provider.get_tracer("test")
+    for tagged in (False, False, True, True):
+        with tracer.start_as_current_span("fetch labs") as span:
+            span.set_attribute("model.name", "readmission-risk")
+            if tagged:
+                tag_error("HAI-SYS-101")
+    provider.shutdown()
+
+    result = (
+        [
+            dict(s.attributes or {}).get(attrs.ERROR_CATEGORY)
+            for s in memory.get_finished_spans()
+        ],
+        sum(_data_points(meters[1]).values()),
+    )
+
+    expected = ([None, None, "SYSTEM_ERROR", "SYSTEM_ERROR"], 2)
+    assert expected == result
