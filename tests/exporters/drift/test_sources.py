@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -247,3 +248,26 @@ def test_unreachable_prometheus_raises_after_bounded_retries() -> None:
 
     result = (caught.value.reason, "after 3 attempts" in str(caught.value))
     assert ("unavailable", True) == result
+
+
+def test_prometheus_that_never_answers_times_out_within_the_bound() -> None:
+    """A server that accepts but stays silent fails each attempt at the timeout."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        source = PrometheusSource(
+            f"http://127.0.0.1:{silent.getsockname()[1]}",
+            _reference(),
+            timeout_seconds=0.3,
+            retries=1,
+            backoff_seconds=0.01,
+        )
+        started = time.monotonic()
+
+        with pytest.raises(SourceError) as caught:
+            source.fetch()
+
+        seconds = time.monotonic() - started
+    result = (caught.value.reason, "ReadTimeout" in str(caught.value))
+    assert ("unavailable", True) == result
+    assert seconds < 3
