@@ -281,11 +281,11 @@ class _CleanMemo:
 
     def holds(self, span: ReadableSpan) -> bool:
         """True when nothing in ``span`` can change by scrubbing it."""
-        if span.status.description or span.events or span.links:
+        if span.status.description or _has_events_or_links(span):
             return False
         if span.name not in self._names:
             return False
-        attributes = span.attributes
+        attributes = _attribute_dict(span)
         if not attributes:
             return True
         try:
@@ -312,6 +312,28 @@ class _CleanMemo:
 
 
 _HASHABLE = (str, bool, int, float, tuple)
+
+# The memo runs for every span exported. The SDK's public views copy events
+# and links into tuples and walk attributes through a lock, which costs more
+# than the check itself; an ended span no longer changes, so its containers
+# are read directly where they are the SDK's own (opentelemetry-sdk is pinned
+# to a minor release), and through the public views otherwise.
+
+
+def _has_events_or_links(span: ReadableSpan) -> bool:
+    events = getattr(span, "_events", None)
+    links = getattr(span, "_links", None)
+    if events is None or links is None:
+        return bool(span.events) or bool(span.links)
+    return len(events) > 0 or len(links) > 0
+
+
+def _attribute_dict(span: ReadableSpan) -> Mapping[str, object]:
+    raw = getattr(span, "_attributes", None)
+    inner = getattr(raw, "_dict", raw)
+    if isinstance(inner, dict):
+        return inner
+    return span.attributes or {}
 
 
 def _scrubbed_copy(
