@@ -212,12 +212,11 @@ def meters() -> Iterator[tuple[MeterProvider, InMemoryMetricReader]]:
     meter_provider.shutdown()
 
 
-def test_tagged_span_without_error_status_is_classified_and_counted(
-    meters: tuple[MeterProvider, InMemoryMetricReader],
-) -> None:
-    """A span tagged by hand gets the whole classification and one count."""
+def _taxonomy_spans(
+    meter_provider: MeterProvider,
+) -> tuple[TracerProvider, InMemorySpanExporter]:
+    """A tracer provider whose spans pass the taxonomy on their way to memory."""
     memory = InMemorySpanExporter()
-    counter = ClassifiedErrorCounter(meters[0])
     provider = TracerProvider(resource=Resource({"service.name": "risk"}))
     provider.add_span_processor(
         SimpleSpanProcessor(
@@ -225,10 +224,18 @@ def test_tagged_span_without_error_status_is_classified_and_counted(
                 memory,
                 classifier=Classifier(Registry.builtin()),
                 scrubber=Scrubber(),
-                error_counter=counter,
+                error_counter=ClassifiedErrorCounter(meter_provider),
             )
         )
     )
+    return provider, memory
+
+
+def test_tagged_span_without_error_status_is_classified_and_counted(
+    meters: tuple[MeterProvider, InMemoryMetricReader],
+) -> None:
+    """A span tagged by hand gets the whole classification and one count."""
+    provider, memory = _taxonomy_spans(meters[0])
     with provider.get_tracer("test").start_as_current_span("fetch labs"):
         tag_error("HAI-SYS-101")
     provider.shutdown()
@@ -327,18 +334,7 @@ def test_every_tagged_span_is_classified_even_after_clean_ones(
     meters: tuple[MeterProvider, InMemoryMetricReader],
 ) -> None:
     """Spans remembered as clean do not hide a later span tagged with a code."""
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource({"service.name": "risk"}))
-    provider.add_span_processor(
-        SimpleSpanProcessor(
-            TaxonomySpanExporter(
-                memory,
-                classifier=Classifier(Registry.builtin()),
-                scrubber=Scrubber(),
-                error_counter=ClassifiedErrorCounter(meters[0]),
-            )
-        )
-    )
+    provider, memory = _taxonomy_spans(meters[0])
     tracer = provider.get_tracer("test")
     for tagged in (False, False, True, True):
         with tracer.start_as_current_span("fetch labs") as span:
