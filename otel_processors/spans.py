@@ -18,8 +18,8 @@ Pipelines::
 A span is classified when its status is ERROR, it carries an ``exception``
 event or it was tagged with an error code (``tag_error``); the last exception
 event is taken, as it is the one that ended the operation when several were
-recorded. Every span is scrubbed: its name, string
-attributes, status description, and event and link attributes.
+recorded. Every span is scrubbed: its name, string attributes, status
+description, and event and link attributes.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from opentelemetry.util.types import Attributes, AttributeValue
 
 from otel_processors import attributes as attrs
 from otel_processors._guard import record_failure
+from otel_processors._span_views import attributes_of, events_of, links_of
 from otel_processors.classifier import Classification, Classifier
 from otel_processors.error_metrics import ClassifiedErrorCounter
 from otel_processors.scrubber import Scrubber
@@ -207,7 +208,7 @@ class TaxonomySpanProcessor(BatchSpanProcessor):
 
 
 def _last_exception_event(span: ReadableSpan) -> Event | None:
-    for event in reversed(span.events):
+    for event in reversed(events_of(span)):
         if event.name == _EXCEPTION_EVENT:
             return event
     return None
@@ -236,7 +237,7 @@ def _marked_as_error(span: ReadableSpan) -> bool:
     # A code tagged by hand marks an error even where the status was left unset.
     if span.status.status_code is StatusCode.ERROR:
         return True
-    return attrs.ERROR_CODE in (span.attributes or {})
+    return attrs.ERROR_CODE in attributes_of(span)
 
 
 def _as_str(value: object) -> str | None:
@@ -281,11 +282,11 @@ class _CleanMemo:
 
     def holds(self, span: ReadableSpan) -> bool:
         """True when nothing in ``span`` can change by scrubbing it."""
-        if span.status.description or _has_events_or_links(span):
+        if span.status.description or events_of(span) or links_of(span):
             return False
         if span.name not in self._names:
             return False
-        attributes = _attribute_dict(span)
+        attributes = attributes_of(span)
         if not attributes:
             return True
         try:
@@ -312,28 +313,6 @@ class _CleanMemo:
 
 
 _HASHABLE = (str, bool, int, float, tuple)
-
-# The memo runs for every span exported. The SDK's public views copy events
-# and links into tuples and walk attributes through a lock, which costs more
-# than the check itself; an ended span no longer changes, so its containers
-# are read directly where they are the SDK's own (opentelemetry-sdk is pinned
-# to a minor release), and through the public views otherwise.
-
-
-def _has_events_or_links(span: ReadableSpan) -> bool:
-    events = getattr(span, "_events", None)
-    links = getattr(span, "_links", None)
-    if events is None or links is None:
-        return bool(span.events) or bool(span.links)
-    return len(events) > 0 or len(links) > 0
-
-
-def _attribute_dict(span: ReadableSpan) -> Mapping[str, object]:
-    raw = getattr(span, "_attributes", None)
-    inner = getattr(raw, "_dict", raw)
-    if isinstance(inner, dict):
-        return inner
-    return span.attributes or {}
 
 
 def _scrubbed_copy(

@@ -10,8 +10,8 @@ asks it, when no span is current, for the context of the innermost span the
 same exception escaped in the same thread, and emits the crash record in that
 context (trace and span ids), so the crash links to the trace it ended.
 
-The check in ``on_end`` is a look at the span's events, on the thread that
-ends the span; spans without events cost one attribute read.
+The check in ``on_end`` is a look at the span's own list of events, on the
+thread that ends the span; spans without events cost one length check.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext
 
 from otel_processors import attributes as attrs
+from otel_processors._span_views import events_of
 
 __all__ = ["EscapedExceptionSpanProcessor"]
 
@@ -63,11 +64,10 @@ class EscapedExceptionSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         """Remember the span when it ended with an exception event."""
-        if not self.enabled or not span.events:
+        events = events_of(span)
+        if not self.enabled or not events:
             return
-        event = next(
-            (e for e in reversed(span.events) if e.name == _EXCEPTION_EVENT), None
-        )
+        event = next((e for e in reversed(events) if e.name == _EXCEPTION_EVENT), None)
         if event is None or event.attributes is None or span.context is None:
             return
 
@@ -88,11 +88,13 @@ class EscapedExceptionSpanProcessor(SpanProcessor):
             while len(self._escapes) > self._max_threads:
                 self._escapes.popitem(last=False)
 
-    def context_for(self, exc: BaseException) -> Context | None:
-        """Return a context holding the span ``exc`` escaped in this thread.
+    def context_for(self, exception_type: str, message: str) -> Context | None:
+        """Return a context holding the span an exception escaped in this thread.
 
         Args:
-            exc: the exception being reported as a crash.
+            exception_type: the exception's type, named as the SDK names it on
+                span events (``module.Qualname``, bare for builtins).
+            message: ``str()`` of the exception, unscrubbed.
 
         Returns:
             A context whose current span is that span (not recording), or
@@ -100,7 +102,11 @@ class EscapedExceptionSpanProcessor(SpanProcessor):
         """
         with self._lock:
             escape = self._escapes.get(threading.get_ident())
-        if escape is None or not _describes(escape, exc):
+        if (
+            escape is None
+            or escape.exception_type != exception_type
+            or escape.message_hash != hash(message)
+        ):
             return None
         span = NonRecordingSpan(escape.span_context)
         return trace.set_span_in_context(span, otel_context.get_current())
@@ -121,18 +127,3 @@ def _same_exception_in_trace(previous: _Escape, escape: _Escape) -> bool:
         and previous.exception_type == escape.exception_type
         and previous.message_hash == escape.message_hash
     )
-
-
-def _describes(escape: _Escape, exc: BaseException) -> bool:
-    # The SDK writes the module-qualified name, or the bare one for builtins.
-    cls = type(exc)
-    if escape.exception_type not in (
-        cls.__qualname__,
-        f"{cls.__module__}.{cls.__qualname__}",
-    ):
-        return False
-    try:
-        message = str(exc)
-    except Exception:
-        return False
-    return hash(message) == escape.message_hash

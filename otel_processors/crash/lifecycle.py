@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -146,6 +147,11 @@ def install(
         return reporter
 
 
+_escapes_by_provider: weakref.WeakKeyDictionary[
+    SdkTracerProvider, EscapedExceptionSpanProcessor
+] = weakref.WeakKeyDictionary()
+
+
 def _watch_escapes(
     tracer_provider: trace.TracerProvider | None,
 ) -> EscapedExceptionSpanProcessor | None:
@@ -154,12 +160,18 @@ def _watch_escapes(
     provider = tracer_provider or trace.get_tracer_provider()
     if not isinstance(provider, SdkTracerProvider):
         return None
-    escapes = EscapedExceptionSpanProcessor()
-    try:
-        provider.add_span_processor(escapes)
-    except Exception as failure:
-        record_failure("crash.escapes", failure)
-        return None
+    # The SDK cannot remove a span processor, so a reinstall wakes the one
+    # added before rather than stacking another on every span's path.
+    escapes = _escapes_by_provider.get(provider)
+    if escapes is None:
+        escapes = EscapedExceptionSpanProcessor()
+        try:
+            provider.add_span_processor(escapes)
+        except Exception as failure:
+            record_failure("crash.escapes", failure)
+            return None
+        _escapes_by_provider[provider] = escapes
+    escapes.enabled = True
     return escapes
 
 
@@ -261,7 +273,7 @@ def uninstall() -> None:
     atexit.unregister(_report_at_exit)
     _join_sender(state, None)
     state.hooks.uninstall()
-    # The SDK cannot remove a span processor: the one added goes quiet.
+    # The span processor stays on its provider, quiet until a reinstall.
     if state.reporter.escapes is not None:
         state.reporter.escapes.enabled = False
     if state.capture is not None:

@@ -331,10 +331,12 @@ class CrashReporter:
             _mark_reported(exc, fingerprint)
             return False
 
-        message = self._scrub(str(exc))
+        raw_message = str(exc)
+        message = self._scrub(raw_message)
+        exception_type = qualified_type(type(exc))
         text = "".join(traceback.format_exception(exc))
         record_attributes = self._attributes(
-            fingerprint, kind, qualified_type(type(exc)), message, self._scrub(text)
+            fingerprint, kind, exception_type, message, self._scrub(text)
         )
         self._add_frames(record_attributes, _live_frames(exc))
         if admission.repeats:
@@ -342,7 +344,7 @@ class CrashReporter:
 
         context = None
         if not self._record_on_span(exc, record_attributes):
-            context = self._escaped_context(exc)
+            context = self._escaped_context(exception_type, raw_message)
         self._emit(record_attributes, message, fatal=fatal, context=context)
         _mark_reported(exc, fingerprint)
         self._count(kind)
@@ -442,11 +444,11 @@ class CrashReporter:
             "in_app": self.in_app.is_in_app(frame.module, frame.filename),
         }
 
-    def _escaped_context(self, exc: BaseException) -> Context | None:
+    def _escaped_context(self, exception_type: str, message: str) -> Context | None:
         if self.escapes is None:
             return None
         try:
-            return self.escapes.context_for(exc)
+            return self.escapes.context_for(exception_type, message)
         except Exception as failure:
             self._count_failure("crash.escaped_context", failure)
             return None

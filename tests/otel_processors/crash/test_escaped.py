@@ -8,6 +8,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
+from otel_processors import crash
 from otel_processors.crash.escaped import EscapedExceptionSpanProcessor
 
 
@@ -30,7 +31,7 @@ def _escape_in_thread(provider: TracerProvider, message: str) -> int:
 
 
 def _span_id_for(processor: EscapedExceptionSpanProcessor, exc: BaseException) -> int:
-    context = processor.context_for(exc)
+    context = processor.context_for(type(exc).__qualname__, str(exc))
     if context is None:
         return 0
     return trace.get_current_span(context).get_span_context().span_id
@@ -118,3 +119,19 @@ def test_max_threads_must_be_positive() -> None:
     """A bound of zero is refused when the processor is made."""
     with pytest.raises(ValueError, match="max_threads must be positive, got 0"):
         EscapedExceptionSpanProcessor(max_threads=0)
+
+
+def test_reinstalling_crash_reporting_reuses_the_span_processor() -> None:
+    """A second install on the same provider wakes the processor added before."""
+    provider = TracerProvider()
+    first = crash.install(tracer_provider=provider, capture_fatal_signals=False)
+    first_escapes = first.escapes
+    crash.uninstall()
+    asleep = first_escapes is not None and not first_escapes.enabled
+    second = crash.install(tracer_provider=provider, capture_fatal_signals=False)
+    crash.uninstall()
+
+    result = (asleep, second.escapes is first_escapes)
+
+    expected = (True, True)
+    assert expected == result
