@@ -44,7 +44,6 @@ from otel_processors.crash.fingerprint import (
     ParsedException,
     fingerprint_exception,
     fingerprint_parsed,
-    module_from_filename,
     parse_traceback,
 )
 from otel_processors.crash.ratelimit import FingerprintRateLimiter
@@ -208,12 +207,13 @@ def _mark_reported(exc: BaseException, fingerprint: Fingerprint) -> None:
         _logger.debug("Could not mark %s as reported", type(exc).__name__)
 
 
-def _live_frames(exc: BaseException) -> list[Frame]:
+def _live_frames(exc: BaseException, policy: InAppPolicy) -> list[Frame]:
     # From the traceback itself: its text form folds recursion into one line.
+    # Modules are named as the fingerprint names them.
     summaries = traceback.extract_tb(exc.__traceback__, limit=-_MAX_FRAMES)
     return [
         Frame(
-            module=module_from_filename(summary.filename),
+            module=policy.module_of(summary.filename),
             function=summary.name,
             context_line=(summary.line or "").strip(),
             filename=summary.filename,
@@ -338,7 +338,7 @@ class CrashReporter:
         record_attributes = self._attributes(
             fingerprint, kind, exception_type, message, self._scrub(text)
         )
-        self._add_frames(record_attributes, _live_frames(exc))
+        self._add_frames(record_attributes, _live_frames(exc, self.in_app))
         if admission.repeats:
             record_attributes[attrs.CRASH_REPEATS] = admission.repeats
 

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 )
 
 from otel_processors.crash import CrashReporter
+from otel_processors.crash.fingerprint import InAppPolicy
 from otel_processors.crash.report import default_crash_classification
 
 
@@ -193,4 +194,36 @@ def test_frames_are_bounded_keeping_the_innermost() -> None:
     )
 
     expected = (64, {"_recurse"}, 'raise RecursionError("too deep")')
+    assert expected == result
+
+
+def test_frames_name_modules_as_the_fingerprint_does() -> None:
+    """With in-app prefixes, a frame's module comes from its path's segments."""
+    logger_provider, log_exporter, _, _ = _providers()
+    reporter = CrashReporter(
+        logger_provider=logger_provider,
+        scrubber=str,
+        in_app=InAppPolicy(include=["readmit"]),
+    )
+    namespace: dict[str, object] = {}
+    exec(  # a module of the service, kept outside this process's sys.path
+        compile(
+            "def score():\n    raise ValueError('no weights')\n",
+            "/srv/build-7/src/readmit/api.py",
+            "exec",
+        ),
+        namespace,
+    )
+    try:
+        namespace["score"]()  # type: ignore[operator]  # defined by the exec above
+    except ValueError as exc:
+        reporter.report(exc, kind="thread")
+    (record,) = log_exporter.get_finished_logs()
+    frames = json.loads(
+        str((record.log_record.attributes or {})["healthai.crash.frames"])
+    )
+
+    result = (frames[-1]["module"], frames[-1]["in_app"])
+
+    expected = ("readmit.api", True)
     assert expected == result
