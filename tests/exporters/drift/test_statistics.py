@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
@@ -135,13 +136,26 @@ def test_psi_and_kl_match_scipy_entropy_feature_by_feature() -> None:
     assert expected_kl == pytest.approx(result.kl_divergence.tolist(), rel=1e-10)
 
 
+def _per_feature(
+    references: Sequence[np.ndarray],
+    currents: Sequence[np.ndarray],
+    measure: Callable[[np.ndarray, np.ndarray], float],
+) -> list[float]:
+    """Apply a scipy measure to each feature's pseudocounted proportions."""
+    values = []
+    for reference, current in zip(references, currents, strict=True):
+        p, q = posterior_proportions(reference, current, np.ones(reference.shape, bool))
+        values.append(float(measure(p, q)))
+    return values
+
+
 def test_js_distance_matches_scipy_jensenshannon_base_2() -> None:
     """The Jensen-Shannon distance equals scipy's with base 2."""
     references, currents, _, result = _padded_statistics(seed=12)
-    expected = []
-    for reference, current in zip(references, currents, strict=True):
-        p, q = posterior_proportions(reference, current, np.ones(reference.shape, bool))
-        expected.append(scipy_distance.jensenshannon(p, q, base=2))
+
+    expected = _per_feature(
+        references, currents, lambda p, q: scipy_distance.jensenshannon(p, q, base=2)
+    )
 
     assert expected == pytest.approx(result.js_distance.tolist(), rel=1e-9)
 
@@ -175,11 +189,12 @@ def test_p_value_matches_scipy_chi2_contingency_without_empty_columns() -> None:
 def test_hellinger_matches_scipy_euclidean_of_square_roots() -> None:
     """Hellinger is scipy's Euclidean distance of sqrt p and sqrt q over sqrt 2."""
     references, currents, _, result = _padded_statistics(seed=15)
-    expected = []
-    for reference, current in zip(references, currents, strict=True):
-        p, q = posterior_proportions(reference, current, np.ones(reference.shape, bool))
-        euclidean = scipy_distance.euclidean(np.sqrt(p), np.sqrt(q))
-        expected.append(euclidean / math.sqrt(2.0))
+
+    expected = _per_feature(
+        references,
+        currents,
+        lambda p, q: scipy_distance.euclidean(np.sqrt(p), np.sqrt(q)) / math.sqrt(2),
+    )
 
     assert expected == pytest.approx(result.hellinger.tolist(), rel=1e-10)
 
@@ -187,10 +202,8 @@ def test_hellinger_matches_scipy_euclidean_of_square_roots() -> None:
 def test_linf_matches_scipy_chebyshev() -> None:
     """L-infinity is scipy's Chebyshev distance between the proportions."""
     references, currents, _, result = _padded_statistics(seed=16)
-    expected = []
-    for reference, current in zip(references, currents, strict=True):
-        p, q = posterior_proportions(reference, current, np.ones(reference.shape, bool))
-        expected.append(scipy_distance.chebyshev(p, q))
+
+    expected = _per_feature(references, currents, scipy_distance.chebyshev)
 
     assert expected == pytest.approx(result.linf.tolist(), rel=1e-12)
 
